@@ -1,0 +1,26 @@
+"""Device and thread choice in one place, so timings and parallel runs agree on it."""
+
+from __future__ import annotations
+
+import torch
+
+
+def default_device() -> torch.device:
+    """CUDA when present, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def set_threads(n: int) -> int:
+    """Pin torch's intra-op threads (``n`` >= 1) and return the value now in force."""
+    if n < 1:
+        raise ValueError(f"threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    return torch.get_num_threads()
+
+
+def describe_device(device: torch.device | str | None = None) -> str:
+    """Human-readable device name for records and table captions."""
+    device = torch.device(device) if device is not None else default_device()
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{torch.get_num_threads()}threads"

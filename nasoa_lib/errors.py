@@ -1,0 +1,63 @@
+"""Exceptions for people: each says what was wrong and what to do (``hint``).
+
+One place for every error the library raises on bad input, so the CLI can print
+``error: <message>`` plus ``hint: <hint>`` instead of a traceback.
+"""
+
+from __future__ import annotations
+
+
+class NasoaError(Exception):
+    """Base class: ``str(err)`` says what is wrong, ``err.hint`` what to do about it."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        base = super().__str__()
+        return f"{base} (hint: {self.hint})" if self.hint else base
+
+
+class UnknownProfileError(NasoaError, KeyError):
+    """A profile name that ``configs/profiles.yaml`` does not define."""
+
+
+class ProfileConfigError(NasoaError, ValueError):
+    """A profile section with unknown or missing keys."""
+
+
+class DatasetNotFoundError(NasoaError, FileNotFoundError):
+    """A dataset that is not on disk (names the manifest that says how to get it)."""
+
+
+class ChecksumMismatchError(NasoaError, ValueError):
+    """A prepared dataset whose sha256 differs from its manifest."""
+
+
+class InvalidDataError(NasoaError, ValueError):
+    """User data that cannot be a classification task (empty class, unreadable image, < 2 classes)."""
+
+
+class StoreCorruptedError(NasoaError, RuntimeError):
+    """An artifact/result store that cannot be read; says which file and how to recover."""
+
+
+class InvalidArchitectureCode(NasoaError, ValueError):
+    """A malformed architecture code; says which part is wrong and what is allowed."""
+
+
+class UnknownModelError(NasoaError, KeyError):
+    """A model name that no registry (baselines, zoo) knows."""
+
+
+class InvalidRegimeError(NasoaError, ValueError):
+    """A fine-tuning regime or task that cannot run (frozen stages, lr, iterations, time limit)."""
+
+
+class BudgetTooSmallError(NasoaError, ValueError):
+    """A time budget no model fits; says the smallest feasible budget."""
+
+
+class NotebookFailedError(NasoaError, RuntimeError):
+    """A notebook that failed under the runner; names the notebook and the cell."""
