@@ -31,6 +31,10 @@ class DatasetNotFoundError(NasoaError, FileNotFoundError):
     """A dataset that is not on disk (names the manifest that says how to get it)."""
 
 
+class UnknownDatasetError(NasoaError, KeyError):
+    """A dataset name with no manifest in ``data_manifests/``; lists the known names."""
+
+
 class ChecksumMismatchError(NasoaError, ValueError):
     """A prepared dataset whose sha256 differs from its manifest."""
 
@@ -61,3 +65,11 @@ class BudgetTooSmallError(NasoaError, ValueError):
 
 class NotebookFailedError(NasoaError, RuntimeError):
     """A notebook that failed under the runner; names the notebook and the cell."""
+
+
+class ArtifactNotFoundError(NasoaError, FileNotFoundError):
+    """An artifact the store should hold but does not (names kind/key/name and the stage to re-run)."""
+
+
+class NotebookNotFoundError(NasoaError, LookupError):
+    """A notebook selector (``--only``) that matches no notebook; lists the ones there are."""

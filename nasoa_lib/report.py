@@ -1,0 +1,545 @@
+"""Outputs of the study: tables, figures, headline numbers, and the notebook runner (SPEC 1, 12).
+
+Notebooks write every table as CSV and every figure as PNG through :func:`save_table` and
+:func:`save_figure`, and their few headline numbers through :func:`save_headline`; they never
+copy a number by hand. :func:`run_notebooks` executes ``notebooks/NN_*.ipynb`` in order with
+papermill (parameter ``profile``), keeps the executed notebook and its HTML rendering in
+``reports/<profile>/``, records each run in ``reports/<profile>/runs.json`` and skips notebooks
+already executed with the same fingerprint, so an interrupted or failed reproduction continues
+where it stopped. :func:`write_index` renders ``reports/index.html``, one self-contained page a
+reader opens without Python.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import io
+import json
+import logging
+import math
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nasoa_lib import __version__, paths
+from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, ProfileConfigError
+from nasoa_lib.store import atomic_write_bytes, atomic_write_json, atomic_write_text, canonical_json
+
+log = logging.getLogger(__name__)
+
+RUNS_FILE = "runs.json"
+INDEX_FILE = "index.html"
+HEADLINE_SUFFIX = ".headline.json"
+KERNEL_NAME = "python3"
+_NOTEBOOK_RE = re.compile(r"^(?P<num>\d+)_[^/]*\.ipynb$")
+_SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+STATUS_OK = "ok"
+STATUS_FAILED = "failed"
+STATUS_SKIPPED = "skipped"
+STATUS_RUNNING = "running"
+STATUS_INTERRUPTED = "interrupted"
+
+
+# --------------------------------------------------------------------------------------------
+# What notebooks write
+# --------------------------------------------------------------------------------------------
+
+
+def _report_dir(profile: str, reports_root: Path | None) -> Path:
+    folder = paths.report_dir(profile) if reports_root is None else Path(reports_root) / profile
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _safe(name: str) -> str:
+    if not _SAFE_NAME_RE.match(name):
+        raise ValueError(f"output name {name!r} must be a plain file name (letters, digits, _ . -)")
+    return name
+
+
+def save_table(df, profile: str, name: str, *, index: bool = False, reports_root: Path | None = None) -> Path:
+    """Write a pandas DataFrame as ``reports/<profile>/<name>.csv`` (atomically) and return the path."""
+    path = _report_dir(profile, reports_root) / f"{_safe(name)}.csv"
+    atomic_write_text(path, df.to_csv(index=index))
+    return path
+
+
+def save_figure(fig, profile: str, name: str, *, dpi: int = 120, reports_root: Path | None = None) -> Path:
+    """Write a matplotlib figure as ``reports/<profile>/<name>.png``, close it, return the path."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    path = _report_dir(profile, reports_root) / f"{_safe(name)}.png"
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def save_headline(
+    profile: str, notebook: str, values: Mapping[str, Any], *, reports_root: Path | None = None
+) -> Path:
+    """Write a notebook's headline numbers (shown on the index page) as ``<notebook>.headline.json``."""
+    path = _report_dir(profile, reports_root) / f"{_safe(notebook)}{HEADLINE_SUFFIX}"
+    atomic_write_json(path, dict(values))
+    return path
+
+
+def load_headline(profile: str, notebook: str, *, reports_root: Path | None = None) -> dict | None:
+    """Headline numbers saved by :func:`save_headline`, or ``None`` if there are none."""
+    root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
+    path = root / profile / f"{_safe(notebook)}{HEADLINE_SUFFIX}"
+    if not path.is_file():
+        return None
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        log.warning("ignoring unreadable headline file %s", path)
+        return None
+    return value if isinstance(value, dict) else {"value": value}
+
+
+# --------------------------------------------------------------------------------------------
+# Which notebooks
+# --------------------------------------------------------------------------------------------
+
+
+def discover_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
+    """``NN_*.ipynb`` in ``notebooks_dir`` (default ``notebooks/``), in numeric order."""
+    folder = paths.NOTEBOOK_DIR if notebooks_dir is None else Path(notebooks_dir)
+    found = [p for p in folder.glob("*.ipynb") if _NOTEBOOK_RE.match(p.name)]
+    return sorted(found, key=lambda p: (int(_NOTEBOOK_RE.match(p.name)["num"]), p.name))
+
+
+def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> list[Path]:
+    """Notebooks matching ``only`` (numeric prefixes ``"00"``/``"4"`` or stems ``"04_zoo"``).
+
+    ``None`` or empty selects all. A selector that matches nothing is an error listing the choices.
+    """
+    if not only:
+        return list(notebooks)
+    chosen: list[Path] = []
+    for raw in only:
+        selector = raw.strip()
+        if not selector:
+            continue
+        if selector.isdigit():
+            matches = [p for p in notebooks if int(_NOTEBOOK_RE.match(p.name)["num"]) == int(selector)]
+        else:
+            matches = [p for p in notebooks if p.stem == selector or p.stem.startswith(selector)]
+        if not matches:
+            raise NotebookNotFoundError(
+                f"no notebook matches {selector!r}",
+                hint="choose among " + (", ".join(p.stem for p in notebooks) or "(no notebooks found)"),
+            )
+        chosen.extend(m for m in matches if m not in chosen)
+    return [p for p in notebooks if p in chosen]
+
+
+def _profile_fingerprint_data(profile: str) -> dict:
+    from nasoa_lib.profiles import load_profile
+
+    prof = load_profile(profile)
+    return {
+        "name": prof.name,
+        "description": prof.description,
+        "image_size": prof.image_size,
+        "batch_size": prof.batch_size,
+        "threads": prof.threads,
+        "seeds": list(prof.seeds),
+        "source_dataset": prof.source_dataset,
+        "meta_train": list(prof.meta_train),
+        "meta_test": list(prof.meta_test),
+        "sections": {k: dict(v) for k, v in prof.sections.items()},
+    }
+
+
+def notebook_fingerprint(notebook: Path, profile: str) -> str:
+    """sha256 of the notebook file, the profile's settings and the nasoa_lib version.
+
+    A notebook run whose fingerprint is unchanged is not repeated (unless forced). Library code
+    changes within one version do not change it: results behind them live in the store, keyed
+    by their own specs.
+    """
+    digest = hashlib.sha256()
+    digest.update(Path(notebook).read_bytes())
+    digest.update(b"\0")
+    digest.update(canonical_json(_profile_fingerprint_data(profile)).encode())
+    digest.update(b"\0")
+    digest.update(__version__.encode())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Preparing and running
+# --------------------------------------------------------------------------------------------
+
+
+def prepare_notebooks(profile: str, out_dir: Path | str, *, notebooks_dir: Path | None = None) -> list[Path]:
+    """Copy every notebook to ``out_dir`` with ``profile`` injected (papermill ``prepare_only``).
+
+    ``make test`` runs the result under ``pytest --nbval-lax``.
+    """
+    import papermill
+
+    _profile_fingerprint_data(profile)  # unknown profile: a clear error before touching files
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for nb in discover_notebooks(notebooks_dir):
+        target = out / nb.name
+        papermill.execute_notebook(
+            str(nb), str(target), parameters={"profile": profile}, prepare_only=True,
+            kernel_name=KERNEL_NAME, progress_bar=False, log_output=False,
+        )
+        written.append(target)
+    log.info("prepared %d notebook(s) for profile %r in %s", len(written), profile, out)
+    return written
+
+
+@dataclass
+class NotebookRun:
+    """What happened to one notebook in one :func:`run_notebooks` call."""
+
+    notebook: str
+    status: str
+    seconds: float | None = None
+    started_at: str | None = None
+    fingerprint: str | None = None
+    html: str | None = None
+    error: str | None = None
+
+
+@dataclass
+class RunSummary:
+    """Result of :func:`run_notebooks`: one :class:`NotebookRun` per selected notebook reached."""
+
+    profile: str
+    reports_dir: Path
+    runs: list[NotebookRun] = field(default_factory=list)
+
+    def by_status(self, status: str) -> list[str]:
+        return [r.notebook for r in self.runs if r.status == status]
+
+    @property
+    def executed(self) -> list[str]:
+        return self.by_status(STATUS_OK)
+
+    @property
+    def skipped(self) -> list[str]:
+        return self.by_status(STATUS_SKIPPED)
+
+    @property
+    def failed(self) -> list[str]:
+        return self.by_status(STATUS_FAILED)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def format(self) -> str:
+        """Plain-text table for the terminal."""
+        lines = [f"profile {self.profile}: reports in {self.reports_dir}"]
+        for r in self.runs:
+            seconds = "" if r.seconds is None else f"{r.seconds:8.1f} s"
+            note = " (unchanged since last run)" if r.status == STATUS_SKIPPED else ""
+            lines.append(f"  {r.notebook:<32} {r.status:<8} {seconds}{note}")
+        return "\n".join(lines)
+
+
+def read_runs(profile: str, *, reports_root: Path | None = None) -> dict[str, dict]:
+    """``reports/<profile>/runs.json``: notebook stem -> last run record (empty if none)."""
+    root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
+    path = root / profile / RUNS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        log.warning("%s is unreadable; every notebook of %r will run again", path, profile)
+        return {}
+    return data.get("notebooks", {}) if isinstance(data, dict) else {}
+
+
+def _write_runs(folder: Path, profile: str, runs: Mapping[str, dict]) -> None:
+    atomic_write_json(folder / RUNS_FILE, {"profile": profile, "notebooks": dict(runs)})
+
+
+def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path) -> bool:
+    """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there."""
+    return bool(
+        previous
+        and previous.get("status") == STATUS_OK
+        and previous.get("fingerprint") == fingerprint
+        and html_path.is_file()
+    )
+
+
+_HTML_EXPORTER = None
+
+
+def render_html(executed: Path, target: Path) -> Path:
+    """Render an executed notebook to HTML with nbconvert (written atomically)."""
+    global _HTML_EXPORTER
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    if _HTML_EXPORTER is None:
+        _HTML_EXPORTER = HTMLExporter()
+    nb = nbformat.read(str(executed), as_version=4)
+    body, _ = _HTML_EXPORTER.from_notebook_node(nb)
+    return atomic_write_text(target, body)
+
+
+def _failure_message(err: BaseException, name: str) -> str:
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(err, PapermillExecutionError):
+        first_line = next((ln for ln in str(err.source).splitlines() if ln.strip()), "").strip()
+        # cell index and In [n] of the executed notebook (the HTML report), injected parameters included
+        where = f"cell {err.cell_index} (In [{err.exec_count}]) `{first_line[:120]}`"
+        return f"notebook {name} failed at {where}: {err.ename}: {err.evalue}"
+    return f"notebook {name} failed: {type(err).__name__}: {err}"
+
+
+def run_notebooks(
+    profile: str,
+    only: Sequence[str] | None = None,
+    force: bool = False,
+    *,
+    notebooks_dir: Path | None = None,
+    reports_root: Path | None = None,
+    kernel_name: str = KERNEL_NAME,
+    progress: bool = True,
+) -> RunSummary:
+    """Execute the notebooks in order for ``profile``; stop at the first failure.
+
+    Each notebook runs on a fresh kernel with the notebooks folder as working directory (what
+    JupyterLab does too), so batch and interactive runs agree. Writes ``<stem>.ipynb`` (executed)
+    and ``<stem>.html`` to ``reports/<profile>/``, updates ``runs.json`` before and after each
+    notebook (a killed run shows ``running`` and is repeated next time) and ``reports/index.html``
+    after each. A failure is recorded, its partial notebook and HTML kept, and raised as
+    :class:`NotebookFailedError` naming the notebook and cell (with ``.summary`` attached).
+    """
+    import papermill
+
+    _profile_fingerprint_data(profile)  # unknown profile: a clear error before touching files
+    notebooks_dir = paths.NOTEBOOK_DIR if notebooks_dir is None else Path(notebooks_dir)
+    root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
+    all_notebooks = discover_notebooks(notebooks_dir)
+    selected = select_notebooks(all_notebooks, only)
+    fingerprints = {nb: notebook_fingerprint(nb, profile) for nb in selected}
+    out_dir = _report_dir(profile, root)
+    runs = read_runs(profile, reports_root=root)
+    summary = RunSummary(profile=profile, reports_dir=out_dir)
+    if not selected:
+        log.warning("no notebooks in %s", notebooks_dir)
+
+    for nb in selected:
+        name = nb.stem
+        executed = out_dir / f"{name}.ipynb"
+        html_path = out_dir / f"{name}.html"
+        fingerprint = fingerprints[nb]
+        if not force and is_cached(runs.get(name), fingerprint, html_path):
+            log.info("%s: unchanged since its last successful run, skipped", name)
+            summary.runs.append(NotebookRun(name, STATUS_SKIPPED, fingerprint=fingerprint, html=html_path.name))
+            continue
+
+        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        runs[name] = {"status": STATUS_RUNNING, "started_at": started, "seconds": None,
+                      "fingerprint": fingerprint, "html": html_path.name, "error": None}
+        _write_runs(out_dir, profile, runs)
+        log.info("%s: running (profile %s)", name, profile)
+        t0 = time.perf_counter()
+        failure: BaseException | None = None
+        try:
+            papermill.execute_notebook(
+                str(nb), str(executed), parameters={"profile": profile}, kernel_name=kernel_name,
+                cwd=str(notebooks_dir), progress_bar=progress, log_output=False,
+                request_save_on_cell_execute=True,
+            )
+        except Exception as err:  # noqa: BLE001 - recorded, rendered, re-raised as NotebookFailedError
+            failure = err
+        except BaseException:
+            runs[name].update(status=STATUS_INTERRUPTED, seconds=round(time.perf_counter() - t0, 2))
+            _write_runs(out_dir, profile, runs)
+            write_index(root)
+            raise
+        seconds = round(time.perf_counter() - t0, 2)
+
+        message = None if failure is None else _failure_message(failure, name)
+        if executed.is_file():
+            try:
+                render_html(executed, html_path)
+            except Exception as err:  # noqa: BLE001 - a rendering problem must not hide the result
+                log.warning("%s: HTML rendering failed: %s", name, err)
+                if failure is None:
+                    failure = err
+                    message = f"notebook {name} ran but its HTML could not be rendered: {err}"
+        runs[name] = {"status": STATUS_OK if failure is None else STATUS_FAILED, "started_at": started,
+                      "seconds": seconds, "fingerprint": fingerprint, "html": html_path.name,
+                      "error": message}
+        _write_runs(out_dir, profile, runs)
+        write_index(root)
+        summary.runs.append(NotebookRun(name, runs[name]["status"], seconds, started, fingerprint,
+                                        html_path.name, message))
+        if failure is not None:
+            error = NotebookFailedError(
+                message,
+                hint=(f"see {html_path} for the traceback; fix it and run the same command again: "
+                      "notebooks that finished are skipped"),
+            )
+            error.summary = summary  # type: ignore[attr-defined]
+            raise error from failure
+        log.info("%s: ok in %.1f s", name, seconds)
+    write_index(root)
+    return summary
+
+
+# --------------------------------------------------------------------------------------------
+# The index page
+# --------------------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:70em;
+color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{font-size:1.3em;margin-top:2em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;width:100%;font-size:.92em}
+th,td{border:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}
+.ok{color:#11772d;font-weight:600}.failed{color:#b00020;font-weight:600}
+.running,.interrupted{color:#a66a00;font-weight:600}.norun{color:#777}
+.desc{color:#555}.err{color:#b00020;font-size:.9em}
+ul.hl{margin:0;padding-left:1.1em}footer{margin-top:3em;color:#777;font-size:.85em}
+"""
+
+
+def _format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, sec = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{sec:02d}" if hours else f"{minutes}:{sec:02d} min"
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return str(value)
+        return f"{value:.4g}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_format_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
+def _profile_description(profile: str) -> str:
+    from nasoa_lib.profiles import available_profiles, load_profile
+
+    try:
+        if profile in available_profiles():
+            return load_profile(profile).description
+    except ProfileConfigError:
+        pass
+    return "(not a profile of configs/profiles.yaml)"
+
+
+def _profile_order(names: list[str]) -> list[str]:
+    from nasoa_lib.profiles import available_profiles
+
+    try:
+        known = list(available_profiles())
+    except ProfileConfigError:
+        known = []
+    return [n for n in known if n in names] + sorted(n for n in names if n not in known)
+
+
+def _profile_section(root: Path, profile: str) -> str:
+    folder = root / profile
+    runs = read_runs(profile, reports_root=root)
+    headline_names = {p.name[: -len(HEADLINE_SUFFIX)] for p in folder.glob(f"*{HEADLINE_SUFFIX}")}
+    names = sorted(set(runs) | headline_names,
+                   key=lambda n: (int(n.split("_", 1)[0]) if n.split("_", 1)[0].isdigit() else 1 << 30, n))
+    rows = []
+    total = 0.0
+    for name in names:
+        run = runs.get(name, {})
+        status = run.get("status", "")
+        seconds = run.get("seconds")
+        if isinstance(seconds, (int, float)):
+            total += seconds
+        html_name = run.get("html") or f"{name}.html"
+        link = (f'<a href="{html.escape(profile)}/{html.escape(html_name)}">{html.escape(name)}</a>'
+                if (folder / html_name).is_file() else html.escape(name))
+        status_cell = (f'<span class="{html.escape(status)}">{html.escape(status)}</span>'
+                       if status else '<span class="norun">not run by the runner</span>')
+        if run.get("error"):
+            status_cell += f'<div class="err">{html.escape(str(run["error"]))}</div>'
+        headline = load_headline(profile, name, reports_root=root) or {}
+        items = "".join(f"<li>{html.escape(str(k))}: <b>{html.escape(_format_value(v))}</b></li>"
+                        for k, v in headline.items())
+        rows.append(
+            f"<tr><td>{link}</td><td>{status_cell}</td><td class=\"num\">{_format_seconds(seconds)}</td>"
+            f"<td>{html.escape(str(run.get('started_at') or ''))}</td>"
+            f"<td>{'<ul class=hl>' + items + '</ul>' if items else ''}</td></tr>"
+        )
+    body = "\n".join(rows) or '<tr><td colspan="5" class="norun">no notebooks run yet</td></tr>'
+    outputs = sorted(p.name for p in folder.iterdir() if p.suffix in (".csv", ".png", ".svg"))
+    files = ""
+    if outputs:
+        links = ", ".join(f'<a href="{html.escape(profile)}/{html.escape(n)}">{html.escape(n)}</a>' for n in outputs)
+        files = f"<details><summary>{len(outputs)} tables and figures</summary><p>{links}</p></details>\n"
+    return (
+        f'<section id="{html.escape(profile)}"><h2>Profile <code>{html.escape(profile)}</code></h2>\n'
+        f'<p class="desc">{html.escape(_profile_description(profile))}</p>\n'
+        "<table><thead><tr><th>notebook (report)</th><th>status</th><th>run time</th>"
+        "<th>started (UTC)</th><th>headline numbers</th></tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n"
+        f'<tfoot><tr><th>total</th><th></th><td class="num"><b>{_format_seconds(total)}</b></td>'
+        f"<th></th><th></th></tr></tfoot></table>\n{files}</section>"
+    )
+
+
+def write_index(reports_root: Path | None = None) -> Path:
+    """Render ``reports/index.html``: one section per profile folder, no external CSS or JS."""
+    root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
+    root.mkdir(parents=True, exist_ok=True)
+    found = [d.name for d in root.iterdir()
+             if d.is_dir() and ((d / RUNS_FILE).is_file() or any(d.glob(f"*{HEADLINE_SUFFIX}")))]
+    sections = "\n".join(_profile_section(root, p) for p in _profile_order(found))
+    if not sections:
+        sections = "<p class=norun>No reports yet: run <code>make reproduce</code>.</p>"
+    generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        "<title>nasoa-study reports</title>"
+        f"<style>{_CSS}</style></head><body>\n"
+        "<h1>nasoa-study: reports</h1>\n"
+        "<p>Each notebook of the study regenerates tables and figures of NASOA (and of the feature-"
+        "history and Network Space Search papers). Links open the executed notebooks rendered as HTML; "
+        "tables (CSV) and figures (PNG) sit beside them in the profile's folder. Numbers are only "
+        "comparable within one profile: the profile sets the scale.</p>\n"
+        f"{sections}\n"
+        f"<footer>generated {generated} UTC by nasoa_lib {html.escape(__version__)}</footer>\n"
+        "</body></html>\n"
+    )
+    return atomic_write_text(root / INDEX_FILE, page)
+
+
+__all__ = [
+    "NotebookRun", "RunSummary", "discover_notebooks", "is_cached", "load_headline",
+    "notebook_fingerprint", "prepare_notebooks", "read_runs", "render_html", "run_notebooks",
+    "save_figure", "save_headline", "save_table", "select_notebooks", "write_index",
+]

@@ -1,0 +1,527 @@
+"""The artifact/result store: one place where every stage writes what it computed (SPEC 6-7, 13).
+
+Every result is keyed by :func:`spec_key` of the spec that produced it, so a stage asks
+``store.has(kind, key)`` before doing work and a re-run after an interruption skips what is done.
+
+Layout under ``root`` (default :func:`nasoa_lib.paths.store_dir` of the profile)::
+
+    records.sqlite                       one row per (kind, key): the record as JSON + provenance
+    artifacts/<kind>/<key>/<name>        files beside a record (weights, features, tables)
+
+Why it survives ``kill -9`` at any point:
+
+* records live in SQLite in WAL mode with ``synchronous=FULL``; a transaction is either in the
+  database or not, and ``INSERT OR IGNORE`` on the primary key ``(kind, key)`` means a record is
+  never counted twice, even when several worker processes ``put`` at once;
+* an artifact is written to a temporary file in its final folder, fsynced, then ``os.replace``-d
+  onto its final name, so a reader never sees a half-written file under the final name
+  (left-over temporary files are removed by :meth:`ArtifactStore.remove_stale_temp_files`);
+* stages write their artifacts first and ``put`` the record last: a record's presence means its
+  artifacts are complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePath
+from typing import Any, Iterator
+
+from nasoa_lib import paths
+from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError
+
+log = logging.getLogger(__name__)
+
+RECORDS_FILE = "records.sqlite"
+ARTIFACTS_DIR = "artifacts"
+KEY_LENGTH = 16
+"""Hex characters kept from the sha256 of a spec: 64 bits, so even a million specs collide with
+probability ~3e-8; long enough for folder names to stay readable."""
+
+BUSY_TIMEOUT_S = 60.0
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,199}$")
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[A-Za-z0-9_]+$")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    record TEXT NOT NULL,
+    provenance TEXT,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+)
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Spec keys
+# --------------------------------------------------------------------------------------------
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON value of a spec: dataclasses (``to_dict()`` first), mappings, sequences, scalars.
+
+    Tuples become lists, paths strings, enums their value, numpy scalars/arrays Python values,
+    sets sorted lists. Anything else is a ``TypeError`` naming the type, never a silent ``str()``.
+    """
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, enum.Enum):
+        return to_jsonable(value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        to_dict = getattr(value, "to_dict", None)
+        if callable(to_dict):
+            return to_jsonable(to_dict())
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        out = {}
+        for k, v in value.items():
+            if isinstance(k, enum.Enum):
+                k = k.value
+            if not isinstance(k, (str, int, float, bool)):
+                raise TypeError(f"spec mapping keys must be strings, got {type(k).__name__}: {k!r}")
+            out[str(k)] = to_jsonable(v)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, (set, frozenset)):
+        items = [to_jsonable(v) for v in value]
+        return sorted(items, key=_canonical_json)
+    if isinstance(value, PurePath):
+        return value.as_posix()
+    if type(value).__module__ == "numpy":
+        return to_jsonable(value.tolist() if hasattr(value, "tolist") else value.item())
+    raise TypeError(
+        f"cannot turn {type(value).__name__} into a spec value; give it a to_dict() method "
+        "or pass plain dicts/lists/numbers/strings"
+    )
+
+
+def _canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=True)
+
+
+def canonical_json(spec: Any) -> str:
+    """Canonical JSON of a spec: sorted keys, no whitespace, floats by ``repr`` (1 != 1.0)."""
+    return _canonical_json(to_jsonable(spec))
+
+
+def spec_key(spec: Any) -> str:
+    """Run key of a spec: the first :data:`KEY_LENGTH` hex characters of sha256(canonical JSON).
+
+    Deterministic across processes and Python hash seeds; a changed field gives another key.
+    """
+    return hashlib.sha256(canonical_json(spec).encode("utf-8")).hexdigest()[:KEY_LENGTH]
+
+
+# --------------------------------------------------------------------------------------------
+# Atomic files
+# --------------------------------------------------------------------------------------------
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _temp_path(path: Path) -> Path:
+    token = next(tempfile._get_candidate_names())  # type: ignore[attr-defined]
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}-{token}")
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
+    """Write ``data`` to ``path`` so that ``path`` holds either the old or the whole new content.
+
+    Temporary file in the same folder, fsync, ``os.replace``, fsync of the folder.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: Path | str, text: str) -> Path:
+    """:func:`atomic_write_bytes` for UTF-8 text."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: Path | str, value: Any, *, indent: int | None = 2) -> Path:
+    """Atomically write ``value`` (made JSON-able by :func:`to_jsonable`) as JSON."""
+    text = json.dumps(to_jsonable(value), indent=indent, sort_keys=False, allow_nan=True)
+    return atomic_write_text(path, text + "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# The store
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One row of the store: the record plus what the store knows about it."""
+
+    kind: str
+    key: str
+    record: dict
+    provenance: dict | None
+    created_at: str
+
+
+def _check_name(what: str, value: str) -> str:
+    if not isinstance(value, str) or not _NAME_RE.match(value) or value in {".", ".."}:
+        raise ValueError(
+            f"store {what} {value!r} is not a safe file name; use letters, digits and _ . = + - "
+            "(at most 200 characters, not starting with '.' or '-')"
+        )
+    return value
+
+
+class ArtifactStore:
+    """Records (SQLite, WAL) and artifacts (atomic files) of one profile, keyed by spec hash.
+
+    Safe to share between processes: each process (and thread) opens its own connection, and an
+    instance pickles as its root path, so it can be handed to process-pool workers.
+    """
+
+    def __init__(self, root: Path | str) -> None:
+        self.root = Path(root).expanduser()
+        self.db_path = self.root / RECORDS_FILE
+        self.artifacts_root = self.root / ARTIFACTS_DIR
+        self._local = threading.local()
+
+    @classmethod
+    def for_profile(cls, profile_name: str) -> "ArtifactStore":
+        """The store of a profile defined in ``configs/profiles.yaml`` (root: ``paths.store_dir``)."""
+        from nasoa_lib.profiles import load_profile
+
+        load_profile(profile_name)  # an unknown name is an UnknownProfileError, not a new folder
+        return cls(paths.store_dir(profile_name))
+
+    def __repr__(self) -> str:
+        return f"ArtifactStore({str(self.root)!r})"
+
+    def __getstate__(self) -> dict:
+        return {"root": str(self.root)}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["root"])  # type: ignore[misc]
+
+    # ---- connection -------------------------------------------------------------------------
+
+    def _corrupted(self, err: Exception) -> StoreCorruptedError:
+        return StoreCorruptedError(
+            f"result store {self.db_path} cannot be read ({err})",
+            hint=(
+                f"move {self.db_path} (and any -wal/-shm files beside it) aside and re-run; "
+                f"artifacts in {self.artifacts_root} are kept, records are recomputed"
+            ),
+        )
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            return conn
+        self.root.mkdir(parents=True, exist_ok=True)
+        if self.db_path.exists() and self.db_path.stat().st_size > 0:
+            with open(self.db_path, "rb") as fh:
+                header = fh.read(16)
+            if header != b"SQLite format 3\x00":
+                raise self._corrupted(ValueError("file is not an SQLite database"))
+        conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            self._with_retry(lambda: self._init_schema(conn))
+        except sqlite3.OperationalError:
+            conn.close()
+            raise
+        except sqlite3.DatabaseError as err:
+            conn.close()
+            raise self._corrupted(err) from err
+        self._local.conn = conn
+        self._local.pid = os.getpid()
+        return conn
+
+    @staticmethod
+    def _init_schema(conn: sqlite3.Connection) -> None:
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch to WAL (got {mode})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute(_SCHEMA)
+
+    @staticmethod
+    def _with_retry(fn, attempts: int = 50):
+        """Retry on SQLITE_BUSY paths that bypass the busy handler (e.g. switching to WAL)."""
+        for attempt in range(attempts):
+            try:
+                return fn()
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) and "busy" not in str(err) or attempt == attempts - 1:
+                    raise
+                time.sleep(0.05 * (1 + attempt % 10))
+        raise AssertionError("unreachable")
+
+    def _execute(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        conn = self._connect()
+        try:
+            return self._with_retry(lambda: conn.execute(sql, params))
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as err:
+            raise self._corrupted(err) from err
+
+    def close(self) -> None:
+        """Close this thread's connection (others close when their process ends)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and self._local.pid == os.getpid():
+            conn.close()
+        self._local.conn = None
+
+    def __enter__(self) -> "ArtifactStore":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- records ----------------------------------------------------------------------------
+
+    def put(
+        self, kind: str, key: str, record: Mapping[str, Any], *, provenance: dict | None = None
+    ) -> bool:
+        """Insert ``record`` under ``(kind, key)`` once; ``False`` (and no change) if it exists."""
+        _check_name("kind", kind)
+        _check_name("key", key)
+        body = _canonical_json(to_jsonable(dict(record)))
+        prov = None if provenance is None else _canonical_json(to_jsonable(provenance))
+        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+        cur = self._execute(
+            "INSERT OR IGNORE INTO records (kind, key, record, provenance, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            (kind, key, body, prov, created),
+        )
+        return cur.rowcount == 1
+
+    def _decode(self, kind: str, key: str, body: str, prov: str | None, created: str) -> StoredRecord:
+        try:
+            record = json.loads(body)
+            provenance = None if prov is None else json.loads(prov)
+            if not isinstance(record, dict):
+                raise ValueError(f"record is a {type(record).__name__}, not an object")
+        except (ValueError, TypeError) as err:
+            raise StoreCorruptedError(
+                f"record {kind}/{key} in {self.db_path} is not valid JSON ({err})",
+                hint=(
+                    f"drop it with ArtifactStore({str(self.root)!r}).delete({kind!r}, {key!r}) and "
+                    "re-run the stage; or read the others with records(kind, skip_corrupt=True)"
+                ),
+            ) from err
+        return StoredRecord(kind, key, record, provenance, created)
+
+    def entry(self, kind: str, key: str) -> StoredRecord | None:
+        """The record of ``(kind, key)`` with its provenance and creation time, or ``None``."""
+        row = self._execute(
+            "SELECT record, provenance, created_at FROM records WHERE kind = ? AND key = ?",
+            (kind, key),
+        ).fetchone()
+        return None if row is None else self._decode(kind, key, *row)
+
+    def get(self, kind: str, key: str) -> dict | None:
+        """The record stored under ``(kind, key)``, or ``None``."""
+        found = self.entry(kind, key)
+        return None if found is None else found.record
+
+    def has(self, kind: str, key: str) -> bool:
+        """Whether a record exists under ``(kind, key)`` (does not parse it)."""
+        row = self._execute(
+            "SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)
+        ).fetchone()
+        return row is not None
+
+    def entries(self, kind: str, *, skip_corrupt: bool = False) -> list[StoredRecord]:
+        """All rows of ``kind`` in insertion order; a bad row raises unless ``skip_corrupt``."""
+        rows = self._execute(
+            "SELECT key, record, provenance, created_at FROM records WHERE kind = ? ORDER BY rowid",
+            (kind,),
+        ).fetchall()
+        out: list[StoredRecord] = []
+        bad: list[str] = []
+        for key, body, prov, created in rows:
+            try:
+                out.append(self._decode(kind, key, body, prov, created))
+            except StoreCorruptedError:
+                if not skip_corrupt:
+                    raise
+                bad.append(key)
+        if bad:
+            log.warning(
+                "store %s: skipped %d corrupt %r record(s): %s", self.root, len(bad), kind, ", ".join(bad)
+            )
+        return out
+
+    def records(self, kind: str, *, skip_corrupt: bool = False) -> list[dict]:
+        """The records of ``kind`` in insertion order (see :meth:`entries`)."""
+        return [e.record for e in self.entries(kind, skip_corrupt=skip_corrupt)]
+
+    def keys(self, kind: str) -> list[str]:
+        """Keys of ``kind`` in insertion order."""
+        rows = self._execute("SELECT key FROM records WHERE kind = ? ORDER BY rowid", (kind,))
+        return [r[0] for r in rows.fetchall()]
+
+    def count(self, kind: str) -> int:
+        """Number of records of ``kind``."""
+        return int(self._execute("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0])
+
+    def kinds(self) -> list[str]:
+        """Kinds that have at least one record, sorted."""
+        rows = self._execute("SELECT DISTINCT kind FROM records ORDER BY kind").fetchall()
+        return [r[0] for r in rows]
+
+    def delete(self, kind: str, key: str) -> bool:
+        """Remove the record and the artifacts of ``(kind, key)``; ``True`` if there was a record."""
+        cur = self._execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        folder = self.artifact_dir(kind, key, create=False)
+        if folder.exists():
+            shutil.rmtree(folder)
+        return cur.rowcount == 1
+
+    # ---- artifacts --------------------------------------------------------------------------
+
+    def artifact_dir(self, kind: str, key: str, *, create: bool = True) -> Path:
+        """Folder of the artifacts of ``(kind, key)``; created unless ``create=False``."""
+        folder = self.artifacts_root / _check_name("kind", kind) / _check_name("key", key)
+        if create:
+            folder.mkdir(parents=True, exist_ok=True)
+        return folder
+
+    def artifact_path(self, kind: str, key: str, name: str) -> Path:
+        """Final path of artifact ``name`` (it may not exist yet)."""
+        return self.artifact_dir(kind, key, create=False) / _check_name("artifact name", name)
+
+    def artifact_exists(self, kind: str, key: str, name: str) -> bool:
+        """Whether artifact ``name`` is complete on disk (partial writes are never visible)."""
+        return self.artifact_path(kind, key, name).is_file()
+
+    def _existing(self, kind: str, key: str, name: str) -> Path:
+        path = self.artifact_path(kind, key, name)
+        if not path.is_file():
+            raise ArtifactNotFoundError(
+                f"artifact {kind}/{key}/{name} not found in {self.artifacts_root}",
+                hint="re-run the stage that produces it (it skips work already in the store)",
+            )
+        return path
+
+    def write_bytes(self, kind: str, key: str, name: str, data: bytes) -> Path:
+        """Atomically write artifact ``name``."""
+        self.artifact_dir(kind, key)
+        return atomic_write_bytes(self.artifact_path(kind, key, name), bytes(data))
+
+    def read_bytes(self, kind: str, key: str, name: str) -> bytes:
+        """Content of artifact ``name``."""
+        return self._existing(kind, key, name).read_bytes()
+
+    def write_json(self, kind: str, key: str, name: str, value: Any) -> Path:
+        """Atomically write artifact ``name`` as JSON."""
+        self.artifact_dir(kind, key)
+        return atomic_write_json(self.artifact_path(kind, key, name), value)
+
+    def read_json(self, kind: str, key: str, name: str) -> Any:
+        """Parsed JSON artifact; unparsable content is a :class:`StoreCorruptedError`."""
+        path = self._existing(kind, key, name)
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as err:
+            raise StoreCorruptedError(
+                f"artifact {path} is not valid JSON ({err})",
+                hint="delete it (or the record with store.delete(kind, key)) and re-run the stage",
+            ) from err
+
+    def save_torch(self, kind: str, key: str, name: str, obj: Any) -> Path:
+        """Atomically ``torch.save`` ``obj`` (e.g. a state dict) as artifact ``name``."""
+        import io
+
+        import torch
+
+        buffer = io.BytesIO()
+        torch.save(obj, buffer)
+        return self.write_bytes(kind, key, name, buffer.getvalue())
+
+    def load_torch(
+        self, kind: str, key: str, name: str, map_location: Any = "cpu", *, weights_only: bool = True
+    ) -> Any:
+        """``torch.load`` artifact ``name`` (tensors, state dicts and plain containers by default)."""
+        import torch
+
+        path = self._existing(kind, key, name)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=weights_only)
+        except (RuntimeError, EOFError, ValueError) as err:
+            if "weights_only" in str(err) or "Weights only" in str(err):
+                raise
+            raise StoreCorruptedError(
+                f"artifact {path} cannot be loaded by torch ({err})",
+                hint="delete it (or the record with store.delete(kind, key)) and re-run the stage",
+            ) from err
+
+    def _temp_files(self) -> Iterator[tuple[Path, int]]:
+        if not self.artifacts_root.exists():
+            return
+        for path in self.artifacts_root.rglob(".*.tmp-*"):
+            match = _TEMP_RE.match(path.name)
+            if match and path.is_file():
+                yield path, int(match.group("pid"))
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Delete temporary files left by writers that died mid-write (their pid is gone)."""
+        removed = []
+        for path, pid in self._temp_files():
+            if pid == os.getpid() or _pid_alive(pid):
+                continue
+            path.unlink(missing_ok=True)
+            removed.append(path)
+        if removed:
+            log.info("store %s: removed %d unfinished artifact file(s)", self.root, len(removed))
+        return removed
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,164 @@
+"""The papermill runner: order, failure reporting, resume after a fix, HTML reports and the index."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from nasoa_lib import paths
+from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, UnknownProfileError
+from nasoa_lib.report import (
+    discover_notebooks,
+    is_cached,
+    load_headline,
+    notebook_fingerprint,
+    prepare_notebooks,
+    read_runs,
+    run_notebooks,
+    save_figure,
+    save_headline,
+    save_table,
+    select_notebooks,
+    write_index,
+)
+
+
+def _write_notebook(path: Path, *cells: str) -> Path:
+    params = new_code_cell('profile = "laptop"')
+    params.metadata["tags"] = ["parameters"]
+    nb = new_notebook(
+        cells=[new_markdown_cell(f"# {path.stem}"), params, *(new_code_cell(c) for c in cells)],
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}},
+    )
+    nbformat.write(nb, str(path))
+    return path
+
+
+def _headline_cell(name: str, reports: Path) -> str:
+    return (
+        "from pathlib import Path\n"
+        "from nasoa_lib.report import save_headline\n"
+        f"save_headline(profile, {name!r}, {{'accuracy': 0.81234, 'profile_seen': profile}}, "
+        f"reports_root=Path({str(reports)!r}))"
+    )
+
+
+# ---- pure parts (no kernel) ----------------------------------------------------------------
+
+
+def test_discover_and_select_in_numeric_order(tmp_path: Path):
+    for name in ("10_last", "02_b", "00_a", "notes", "2x_bad"):
+        _write_notebook(tmp_path / f"{name}.ipynb")
+    found = discover_notebooks(tmp_path)
+    assert [p.stem for p in found] == ["00_a", "02_b", "10_last"]
+    assert [p.stem for p in select_notebooks(found, ["10", "0"])] == ["00_a", "10_last"]
+    assert [p.stem for p in select_notebooks(found, ["02_b", "2"])] == ["02_b"]
+    assert select_notebooks(found, None) == found
+    with pytest.raises(NotebookNotFoundError) as info:
+        select_notebooks(found, ["07"])
+    assert "07" in str(info.value) and "00_a, 02_b, 10_last" in info.value.hint
+
+
+def test_fingerprint_changes_with_notebook_and_profile(tmp_path: Path):
+    nb = _write_notebook(tmp_path / "00_a.ipynb", "x = 1")
+    smoke = notebook_fingerprint(nb, "smoke")
+    assert smoke == notebook_fingerprint(nb, "smoke")
+    assert smoke != notebook_fingerprint(nb, "laptop")
+    html = tmp_path / "00_a.html"
+    html.write_text("<html>")
+    assert is_cached({"status": "ok", "fingerprint": smoke}, smoke, html)
+    assert not is_cached({"status": "failed", "fingerprint": smoke}, smoke, html)
+    _write_notebook(nb, "x = 2")
+    assert not is_cached({"status": "ok", "fingerprint": smoke}, notebook_fingerprint(nb, "smoke"), html)
+    html.unlink()
+    assert not is_cached({"status": "ok", "fingerprint": smoke}, smoke, html)
+    with pytest.raises(UnknownProfileError):
+        notebook_fingerprint(nb, "nope")
+
+
+def test_prepare_injects_the_profile(tmp_path: Path):
+    src = tmp_path / "nbs"
+    src.mkdir()
+    _write_notebook(src / "00_a.ipynb", "print(profile)")
+    _write_notebook(src / "01_b.ipynb", "print(profile)")
+    written = prepare_notebooks("smoke", tmp_path / "out", notebooks_dir=src)
+    assert [p.name for p in written] == ["00_a.ipynb", "01_b.ipynb"]
+    nb = nbformat.read(str(written[0]), as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1 and 'profile = "smoke"' in injected[0].source
+    with pytest.raises(UnknownProfileError):
+        prepare_notebooks("nope", tmp_path / "out2", notebooks_dir=src)
+
+
+def test_tables_figures_headlines_go_to_the_profile_folder(tmp_path: Path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    monkeypatch.setattr(paths, "REPORT_DIR", tmp_path / "reports")
+    table = save_table(pd.DataFrame({"model": ["a", "b"], "acc": [0.5, 0.25]}), "smoke", "table2")
+    assert table == tmp_path / "reports" / "smoke" / "table2.csv"
+    assert pd.read_csv(table).to_dict("list") == {"model": ["a", "b"], "acc": [0.5, 0.25]}
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    png = save_figure(fig, "smoke", "fig6")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not plt.get_fignums()
+    save_headline("smoke", "07_nasoa_vs_hpo", {"nasoa_acc": 0.9})
+    assert load_headline("smoke", "07_nasoa_vs_hpo") == {"nasoa_acc": 0.9}
+    assert load_headline("smoke", "08_none") is None
+    index = write_index().read_text()
+    assert "07_nasoa_vs_hpo" in index and "nasoa_acc" in index and "not run by the runner" in index
+    assert 'href="smoke/table2.csv"' in index and 'href="smoke/fig6.png"' in index
+
+
+# ---- the runner (starts kernels: 4 notebook executions in all) ------------------------------
+
+
+def test_failure_then_fix_then_resume(tmp_path: Path):
+    nbs, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbs.mkdir()
+    _write_notebook(nbs / "01_ok.ipynb", _headline_cell("01_ok", reports))
+    _write_notebook(nbs / "02_fail.ipynb", "a = 1", "value = 1 / 0\nprint(value)")
+    _write_notebook(nbs / "03_after.ipynb", "import os\nprint(os.getcwd())")
+
+    with pytest.raises(NotebookFailedError) as info:
+        run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
+    message = str(info.value)
+    assert "02_fail" in message and "value = 1 / 0" in message and "ZeroDivisionError" in message
+    # cell 4 of the executed notebook: title, parameters, injected parameters, `a = 1`, then this one
+    assert "cell 4 (In [4])" in message
+    assert info.value.summary.executed == ["01_ok"] and info.value.summary.failed == ["02_fail"]
+
+    out = reports / "smoke"
+    runs = read_runs("smoke", reports_root=reports)
+    assert runs["01_ok"]["status"] == "ok" and runs["02_fail"]["status"] == "failed"
+    assert "03_after" not in runs
+    assert (out / "01_ok.html").is_file() and (out / "02_fail.html").is_file()
+    assert "ZeroDivisionError" in (out / "02_fail.html").read_text()
+    assert json.loads((out / "01_ok.headline.json").read_text()) == {"accuracy": 0.81234, "profile_seen": "smoke"}
+    index = (reports / "index.html").read_text()
+    assert 'href="smoke/01_ok.html"' in index and 'class="failed"' in index and "0.8123" in index
+
+    first_html_mtime = (out / "01_ok.html").stat().st_mtime_ns
+    _write_notebook(nbs / "02_fail.ipynb", "a = 1", "value = 1 / 1\nprint(value)")
+    summary = run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
+    assert summary.skipped == ["01_ok"] and summary.executed == ["02_fail", "03_after"] and summary.ok
+    assert (out / "01_ok.html").stat().st_mtime_ns == first_html_mtime
+    runs = read_runs("smoke", reports_root=reports)
+    assert {name: r["status"] for name, r in runs.items()} == {"01_ok": "ok", "02_fail": "ok", "03_after": "ok"}
+    assert all(r["seconds"] > 0 and r["started_at"] for r in runs.values())
+    executed = nbformat.read(str(out / "03_after.ipynb"), as_version=4)
+    assert str(nbs) in executed.cells[-1].outputs[0]["text"], "notebooks run with their folder as cwd"
+
+    index = (reports / "index.html").read_text()
+    for name in ("01_ok", "02_fail", "03_after"):
+        assert f'href="smoke/{name}.html"' in index
+    assert index.count('class="ok"') == 3 and 'class="failed"' not in index
+    assert "http://" not in index and "https://" not in index and "<script" not in index
+    assert "CI and tests" in index  # the profile's description
