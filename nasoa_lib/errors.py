@@ -73,3 +73,8 @@ class ArtifactNotFoundError(NasoaError, FileNotFoundError):
 
 class NotebookNotFoundError(NasoaError, LookupError):
     """A notebook selector (``--only``) that matches no notebook; lists the ones there are."""
+
+
+class InvalidNetworkSpace(NasoaError, ValueError):
+    """An NSS network space or architecture that the Expanded Search Space cannot hold (empty range,
+    range outside ``1..d_max`` / ``1..w_max``, malformed string)."""
