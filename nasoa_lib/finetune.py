@@ -1,0 +1,507 @@
+"""The fine-tuning engine: one function runs one regime on one task (NASOA sections 3.2, 4.1).
+
+A :class:`Regime` is the paper's ``Regime_FT`` (learning rate, schedule, iterations, frozen
+stages) plus the fixed knobs (batch size, momentum, weight decay, augmentation). :func:`finetune`
+replaces the head for the task's classes, freezes the stem and stages ``1..k`` (BatchNorm of frozen
+modules in eval mode, so their running statistics stay fixed), trains with SGD + momentum, and
+returns test accuracy, wall-clock, steps and an accuracy curve. ``pretrained=None`` with an
+architecture is training from scratch through the same code path.
+
+Speed (the meta-dataset repeats this thousands of times): the task's images become one float
+tensor once; batches are index tensors drawn from a seeded generator; there is no DataLoader and
+no per-step work beyond the model, except a ``perf_counter`` per step for the time limit.
+
+**Frozen-prefix cache.** Frozen modules see no gradient and their BatchNorm is in eval mode, so
+their output for an image never changes during the run. Without augmentation the engine runs the
+frozen prefix once over the training (and test) images and trains the remaining stages on those
+cached activations. The cache costs one prefix pass over ``N`` training images, the uncached loop
+``iterations * batch_size`` prefix passes, so ``cache_frozen="auto"`` caches when
+``iterations * batch_size >= N`` and the activations fit in :data:`CACHE_LIMIT_BYTES`.
+Augmentation (random crop + flip) changes the prefix's input every step, so an augmented run
+cannot cache and pays the prefix forward every step (under ``torch.no_grad``). Measured speed-ups
+are in ``benchmarks/finetune_throughput.py`` / ``reports/benchmarks/``.
+
+**Learning-rate schedules** (per iteration, planned over ``Regime.iterations``): ``"cosine"``
+decays from ``lr`` to 0 (half a cosine); ``"step"`` multiplies ``lr`` by 0.1 after 50 % and
+again after 75 % of the iterations (the classic ImageNet-style step schedule).
+
+**Time limit.** Only training counts (building the frozen cache included, evaluation excluded).
+The limit is checked against a *measured* step: the first forward + backward (plus the cache
+build) is timed before the first optimizer step; a limit shorter than that raises
+:class:`InvalidRegimeError` before any weight changes. Afterwards the loop stops when the next step
+(estimated by the median step so far) would cross the limit, so a time-limited run ends within one
+step of it; the schedule stays the one planned for ``Regime.iterations`` and is truncated.
+
+**Threads.** :func:`worker_threads` is the single policy for CPU threads per run; see its docstring.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import statistics
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasoa_lib.errors import InvalidRegimeError
+from nasoa_lib.staged import MAX_FROZEN_STAGES, StagedNetwork, freeze_stages, num_frozen_modules, replace_head, train_mode
+
+log = logging.getLogger(__name__)
+
+LR_SCHEDULES = ("cosine", "step")
+CACHE_LIMIT_BYTES = 768 * 2**20
+EVAL_BATCH = 256
+FINETUNE_KIND = "finetune"
+
+
+@dataclass(frozen=True)
+class Regime:
+    """A fine-tuning regime (NASOA Eq. 2's ``Regime_FT``); invalid values raise at construction."""
+
+    lr: float
+    iterations: int
+    frozen_stages: int = 0
+    batch_size: int = 64
+    lr_schedule: str = "cosine"
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        def bad(field: str, message: str, hint: str) -> InvalidRegimeError:
+            return InvalidRegimeError(f"Regime.{field}={getattr(self, field)!r}: {message}", hint=hint)
+
+        if isinstance(self.frozen_stages, bool) or not isinstance(self.frozen_stages, (int, np.integer)) or not (
+            0 <= int(self.frozen_stages) <= MAX_FROZEN_STAGES
+        ):
+            raise bad("frozen_stages", f"must be an int in 0..{MAX_FROZEN_STAGES}",
+                      "0 trains everything, k freezes the stem and stages 1..k, 4 trains only the head")
+        if not isinstance(self.lr, (int, float)) or not math.isfinite(self.lr) or self.lr <= 0:
+            raise bad("lr", "must be a finite number > 0", "typical fine-tuning rates are 1e-3..1e-1")
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, (int, np.integer)) or self.iterations < 1:
+            raise bad("iterations", "must be an int >= 1", "give the number of optimizer steps")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2:
+            raise bad("batch_size", "must be an int >= 2", "BatchNorm needs at least 2 images per batch")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise bad("lr_schedule", f"must be one of {LR_SCHEDULES}", "'cosine' decays to 0; 'step' x0.1 at 50% and 75%")
+        if not 0 <= self.weight_decay < 1:
+            raise bad("weight_decay", "must be in [0, 1)", "typical values are 0..5e-4")
+        if not 0 <= self.momentum < 1:
+            raise bad("momentum", "must be in [0, 1)", "the paper's SGD uses 0.9")
+        object.__setattr__(self, "frozen_stages", int(self.frozen_stages))
+        object.__setattr__(self, "iterations", int(self.iterations))
+        object.__setattr__(self, "batch_size", int(self.batch_size))
+        object.__setattr__(self, "lr", float(self.lr))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Regime":
+        return cls(**dict(data))
+
+    def lr_at(self, step: int) -> float:
+        """Learning rate of optimizer step ``step`` (0-based) under :attr:`lr_schedule`."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.iterations) / self.iterations))
+        factor = 1.0
+        if step >= 0.5 * self.iterations:
+            factor *= 0.1
+        if step >= 0.75 * self.iterations:
+            factor *= 0.1
+        return self.lr * factor
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """The profile's ``finetune:`` section: the knobs every regime of a profile shares.
+
+    ``workers`` is the size of the process pool that runs grids of fine-tuning runs (each worker
+    uses :func:`worker_threads` threads).
+    """
+
+    batch_size: int
+    lr_schedule: str = "cosine"
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    augment: bool = False
+    workers: int = 1
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "FinetuneSettings":
+        from nasoa_lib.profiles import Profile, load_profile
+
+        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        return prof.section("finetune", cls)
+
+    def regime(self, lr: float, iterations: int, frozen_stages: int = 0) -> Regime:
+        return Regime(lr=lr, iterations=iterations, frozen_stages=frozen_stages, batch_size=self.batch_size,
+                      lr_schedule=self.lr_schedule, weight_decay=self.weight_decay, momentum=self.momentum,
+                      augment=self.augment)
+
+
+@dataclass(frozen=True)
+class FinetuneResult:
+    """What one fine-tuning run measured. ``curve`` holds ``(step, train_seconds, accuracy)``."""
+
+    accuracy: float
+    train_seconds: float
+    eval_seconds: float
+    steps: int
+    planned_steps: int
+    median_step_seconds: float
+    curve: tuple[tuple[int, float, float], ...]
+    stopped_by_time: bool
+    frozen_cache: bool
+    threads: int
+    key: str
+    model: StagedNetwork | None = field(default=None, compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
+        out["curve"] = [list(p) for p in self.curve]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FinetuneResult":
+        values = dict(data)
+        values["curve"] = tuple(tuple(p) for p in values["curve"])
+        return cls(**{f.name: values[f.name] for f in fields(cls) if f.name != "model"})
+
+
+def worker_threads(workers: int = 1, cores: int | None = None) -> int:
+    """Torch intra-op threads for each of ``workers`` parallel fine-tuning processes.
+
+    Policy: split the cores evenly, ``max(1, cores // workers)``, so ``workers`` processes never
+    oversubscribe the machine. On our 2-core machine the measured choice
+    (``benchmarks/finetune_throughput.py``) is 2 processes x 1 thread for batches of many runs
+    (the meta-dataset, the preliminary grids): the small models and batches of fine-tuning scale
+    poorly across threads, so two independent runs finish more work per second than one run on two
+    threads. A single interactive run uses ``worker_threads(1)`` = all cores.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    cores = cores or os.cpu_count() or 1
+    return max(1, cores // workers)
+
+
+def set_worker_threads(workers: int = 1) -> int:
+    """Apply :func:`worker_threads` to this process (call once at the start of a worker)."""
+    threads = worker_threads(workers)
+    torch.set_num_threads(threads)
+    return threads
+
+
+def run_spec(
+    pretrained_key: str | None,
+    model_name: str | None,
+    task_spec: Any,
+    regime: Regime,
+    time_limit: float | None,
+    seed: int,
+    eval_points: int,
+) -> dict[str, Any]:
+    """Everything that determines a fine-tuning run; its :func:`~nasoa_lib.store.spec_key` is the
+    run's key in the store (so a cached grid skips finished runs)."""
+    return {
+        "stage": "finetune",
+        "pretrained": pretrained_key,
+        "model": model_name,
+        "task": task_spec,
+        "regime": regime.to_dict(),
+        "time_limit": time_limit,
+        "seed": seed,
+        "eval_points": eval_points,
+    }
+
+
+def finetune(
+    pretrained: Any,
+    task: Any,
+    regime: Regime,
+    *,
+    model: StagedNetwork | str | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+    eval_points: int = 1,
+    cache_frozen: bool | str = "auto",
+    image_size: int | None = None,
+    small_image_stem: bool = False,
+    keep_model: bool = False,
+) -> FinetuneResult:
+    """Fine-tune ``pretrained`` (a :class:`~nasoa_lib.train.Pretrained`) on ``task`` with ``regime``.
+
+    ``pretrained=None`` trains ``model`` from scratch: a registered name / architecture code (built
+    fresh, seeded) or a :class:`StagedNetwork` (copied, never modified). ``eval_points`` evenly
+    spaced evaluations (the last one at the end of training) make the accuracy curve. The pretrained
+    network itself is never modified (the run works on a copy); ``keep_model=True`` returns the
+    fine-tuned copy in ``result.model`` (eval mode).
+    """
+    from nasoa_lib.data.transforms import random_flip_crop, to_tensor
+    from nasoa_lib.store import spec_key
+
+    if eval_points < 1:
+        raise InvalidRegimeError(f"eval_points={eval_points}: must be >= 1", hint="1 evaluates only at the end")
+    if time_limit is not None and not time_limit > 0:
+        raise InvalidRegimeError(f"time_limit={time_limit!r}: must be > 0 seconds", hint="pass None for no limit")
+    device = torch.device(device) if device is not None else torch.device("cpu")
+    net, pretrained_key, model_name, size = _network(pretrained, model, seed, image_size, small_image_stem)
+    num_classes = _check_task(task)
+    key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points))
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed)
+        replace_head(net, num_classes, generator=generator)
+        net.to(device)
+        freeze_stages(net, regime.frozen_stages)
+        train_mode(net, regime.frozen_stages)
+
+        x_train = to_tensor(task.x_train, size).to(device)
+        y_train = torch.as_tensor(task.y_train, dtype=torch.int64, device=device)
+        x_test = to_tensor(task.x_test, size).to(device)
+        y_test = torch.as_tensor(task.y_test, dtype=torch.int64, device=device)
+        n = len(y_train)
+        batch = min(regime.batch_size, n)
+        order = _batch_order(n, batch, regime.iterations, generator)
+
+        n_frozen = num_frozen_modules(regime.frozen_stages)
+        use_cache = _use_cache(cache_frozen, net, regime, n_frozen, x_train, batch)
+        frozen_prefix = net.trunk[:n_frozen]
+        trainable = [p for p in net.parameters() if p.requires_grad]
+        decay = [p for p in trainable if p.ndim > 1]
+        no_decay = [p for p in trainable if p.ndim <= 1]
+        optimizer = torch.optim.SGD(
+            [{"params": decay, "weight_decay": regime.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+            lr=regime.lr_at(0),
+            momentum=regime.momentum,
+        )
+        loss_fn = nn.CrossEntropyLoss()
+        eval_at = sorted({max(1, round(regime.iterations * (i + 1) / eval_points)) for i in range(eval_points)})
+
+        train_clock = 0.0
+        t_start = time.perf_counter()
+        if use_cache:
+            with torch.no_grad():
+                train_in = _run_prefix(net, x_train, n_frozen)
+            train_clock += time.perf_counter() - t_start
+        else:
+            train_in = x_train
+        test_in: torch.Tensor | None = None
+
+        def forward_train(xb: torch.Tensor) -> torch.Tensor:
+            if use_cache:
+                return net.forward_head(net.run_trunk(xb, n_frozen, 5))
+            if regime.augment:
+                xb = random_flip_crop(xb, generator=generator)
+            if n_frozen:
+                with torch.no_grad():
+                    xb = net.run_trunk(xb, 0, n_frozen)
+            return net.forward_head(net.run_trunk(xb, n_frozen, 5))
+
+        def evaluate_now() -> float:
+            nonlocal test_in
+            net.eval()
+            with torch.no_grad():
+                if use_cache and test_in is None:
+                    test_in = _run_prefix(net, x_test, n_frozen)
+                inputs = test_in if use_cache else x_test
+                start = n_frozen if use_cache else 0
+                correct = 0
+                for s in range(0, len(y_test), EVAL_BATCH):
+                    logits = net.forward_head(net.run_trunk(inputs[s : s + EVAL_BATCH], start, 5))
+                    correct += int((logits.argmax(1) == y_test[s : s + EVAL_BATCH]).sum())
+            train_mode(net, regime.frozen_stages)
+            return correct / max(1, len(y_test))
+
+        step_times: list[float] = []
+        curve: list[tuple[int, float, float]] = []
+        eval_seconds = 0.0
+        stopped_by_time = False
+        steps = 0
+        for step in range(regime.iterations):
+            if time_limit is not None and step_times:
+                estimate = statistics.median(step_times[-16:])
+                if train_clock + estimate > time_limit:
+                    stopped_by_time = True
+                    break
+            t0 = time.perf_counter()
+            idx = order[step]
+            logits = forward_train(train_in[idx])
+            loss = loss_fn(logits, y_train[idx])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if step == 0 and time_limit is not None:
+                measured = train_clock + time.perf_counter() - t0
+                if measured > time_limit:
+                    raise InvalidRegimeError(
+                        f"time_limit={time_limit:.3g}s is shorter than one measured training step "
+                        f"({measured:.3g}s: first forward+backward{' + frozen-feature cache' if use_cache else ''})",
+                        hint=f"give at least {measured:.3g}s, or fewer frozen-stage images / a smaller model",
+                    )
+            lr = regime.lr_at(step)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            optimizer.step()
+            dt = time.perf_counter() - t0
+            step_times.append(dt)
+            train_clock += dt
+            steps = step + 1
+            if steps in eval_at:
+                te = time.perf_counter()
+                curve.append((steps, train_clock, evaluate_now()))
+                eval_seconds += time.perf_counter() - te
+        if not curve or curve[-1][0] != steps:
+            te = time.perf_counter()
+            curve.append((steps, train_clock, evaluate_now()))
+            eval_seconds += time.perf_counter() - te
+
+    median_step = statistics.median(step_times) if step_times else 0.0
+    return FinetuneResult(
+        accuracy=curve[-1][2],
+        train_seconds=train_clock,
+        eval_seconds=eval_seconds,
+        steps=steps,
+        planned_steps=regime.iterations,
+        median_step_seconds=median_step,
+        curve=tuple(curve),
+        stopped_by_time=stopped_by_time,
+        frozen_cache=use_cache,
+        threads=torch.get_num_threads(),
+        key=key,
+        model=net.eval() if keep_model else None,
+    )
+
+
+def finetune_cached(
+    store: Any,
+    pretrained: Any,
+    task: Any,
+    regime: Regime,
+    *,
+    model: str | None = None,
+    time_limit: float | None = None,
+    seed: int = 0,
+    eval_points: int = 1,
+    image_size: int | None = None,
+    extra: Mapping[str, Any] | None = None,
+    profile: str | None = None,
+) -> dict[str, Any]:
+    """:func:`finetune` once per run spec: the record is read from ``store`` when it exists,
+    otherwise the run happens and its record (spec + result + ``extra``) is stored."""
+    from nasoa_lib.store import spec_key
+
+    if pretrained is None and not isinstance(model, str):
+        raise InvalidRegimeError("a cached from-scratch run needs the model's name or code", hint="pass model='resnet18'")
+    pretrained_key = None if pretrained is None else pretrained.key
+    model_name = model if pretrained is None else pretrained.name
+    spec = run_spec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points)
+    key = spec_key(spec)
+    found = store.get(FINETUNE_KIND, key)
+    if found is not None:
+        return found
+    result = finetune(pretrained, task, regime, model=model, time_limit=time_limit, seed=seed,
+                      eval_points=eval_points, image_size=image_size)
+    record = {**spec, **result.to_dict(), **dict(extra or {})}
+    provenance = None
+    if profile is not None:
+        from nasoa_lib.provenance import provenance as make_provenance
+
+        provenance = make_provenance(profile, seed, "cpu")
+    store.put(FINETUNE_KIND, key, record, provenance=provenance)
+    return record
+
+
+def _network(
+    pretrained: Any, model: StagedNetwork | str | None, seed: int, image_size: int | None, small_image_stem: bool
+) -> tuple[StagedNetwork, str | None, str, int]:
+    if pretrained is not None:
+        if model is not None:
+            raise InvalidRegimeError("pass either pretrained or model, not both",
+                                     hint="model= is for training from scratch")
+        net = copy.deepcopy(pretrained.model)
+        return net, pretrained.key, pretrained.name, image_size or pretrained.image_size
+    if model is None:
+        raise InvalidRegimeError("no network: pretrained is None and no model was given",
+                                 hint="pass a Pretrained, or model='resnet18' to train from scratch")
+    size = image_size or 32
+    if isinstance(model, str):
+        from nasoa_lib.train import build_model
+
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            net = build_model(model, 2, size, small_image_stem)
+        return net, None, model, size
+    if not isinstance(model, StagedNetwork):
+        raise InvalidRegimeError(f"model must be a StagedNetwork or a name/code, got {type(model).__name__}",
+                                 hint="use nasoa_lib.models.create or nasoa_lib.builder.build")
+    return copy.deepcopy(model), None, type(model).__name__, size
+
+
+def _check_task(task: Any) -> int:
+    num_classes = int(task.num_classes)
+    y_train, y_test = np.asarray(task.y_train), np.asarray(task.y_test)
+    if num_classes < 2:
+        raise InvalidRegimeError(f"task has {num_classes} class(es); a classifier needs >= 2",
+                                 hint="sample a task with at least two classes")
+    if len(y_train) < 2 or len(task.x_train) != len(y_train) or len(task.x_test) != len(y_test):
+        raise InvalidRegimeError(
+            f"task arrays do not match: {len(task.x_train)} train images / {len(y_train)} labels, "
+            f"{len(task.x_test)} test images / {len(y_test)} labels (need >= 2 training images)",
+            hint="build tasks with nasoa_lib.data.make_task",
+        )
+    for split, labels in (("train", y_train), ("test", y_test)):
+        if labels.size and (not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0 or labels.max() >= num_classes):
+            raise InvalidRegimeError(
+                f"task {split} labels span {labels.min()}..{labels.max()} but the new head has "
+                f"{num_classes} outputs (labels must be 0..{num_classes - 1})",
+                hint="relabel classes to 0..k-1 (make_task does this)",
+            )
+    return num_classes
+
+
+def _batch_order(n: int, batch: int, iterations: int, generator: torch.Generator) -> torch.Tensor:
+    """``(iterations, batch)`` image indices: consecutive chunks of fresh permutations (epochs)."""
+    per_epoch = n // batch
+    epochs = math.ceil(iterations / per_epoch)
+    perms = [torch.randperm(n, generator=generator)[: per_epoch * batch] for _ in range(epochs)]
+    return torch.cat(perms).view(-1, batch)[:iterations]
+
+
+def _use_cache(
+    cache_frozen: bool | str, net: StagedNetwork, regime: Regime, n_frozen: int, x_train: torch.Tensor, batch: int
+) -> bool:
+    if cache_frozen not in (True, False, "auto"):
+        raise InvalidRegimeError(f"cache_frozen={cache_frozen!r}", hint="use True, False or 'auto'")
+    if n_frozen == 0 or regime.augment or cache_frozen is False:
+        if cache_frozen is True and (n_frozen == 0 or regime.augment):
+            raise InvalidRegimeError(
+                "cache_frozen=True needs frozen stages and no augmentation",
+                hint="augmentation changes the frozen prefix's input every step; use 'auto'",
+            )
+        return False
+    if cache_frozen is True:
+        return True
+    with torch.no_grad():
+        per_image = _run_prefix(net, x_train[:2], n_frozen)[0].numel() * 4
+    fits = per_image * len(x_train) * 2 <= CACHE_LIMIT_BYTES
+    return fits and regime.iterations * batch >= len(x_train)
+
+
+def _run_prefix(net: StagedNetwork, x: torch.Tensor, n_frozen: int, chunk: int = EVAL_BATCH) -> torch.Tensor:
+    """Frozen prefix (eval mode, no grad) over ``x`` in chunks."""
+    modes = [m.training for m in net.trunk[:n_frozen]]
+    for m in net.trunk[:n_frozen]:
+        m.eval()
+    out = torch.cat([net.run_trunk(x[s : s + chunk], 0, n_frozen) for s in range(0, len(x), chunk)])
+    for m, mode in zip(net.trunk[:n_frozen], modes):
+        m.train(mode)
+    return out

@@ -1,0 +1,408 @@
+"""Preliminary experiments of NASOA (section 4.1; appendix Figs. 6-7), the loops behind notebook 01.
+
+NASOA motivates its design with four findings: fine-tuning beats training from scratch; the
+number of frozen stages changes both accuracy and time, and its best value depends on the dataset
+(Fig. 6 left); which model is best depends on the dataset and the time budget, smaller models
+winning short budgets (Fig. 6 right, Fig. 7); and the learning rate matters. This module plans
+those runs at a profile's scale (:class:`PreliminaryConfig`, the profile's ``preliminary:``
+section), runs each once (every run is a store record keyed by its spec, so a re-run skips
+finished runs and an interrupted one resumes), turns the records into tables and checks each
+finding against the data (:func:`conclusions`).
+
+Tasks: for each dataset and seed, one task of ``num_classes`` random classes with
+``images_per_class`` training images (``nasoa_lib.data.sample_task_spec``); every experiment of
+that (dataset, seed) fine-tunes the same task, so the comparisons are paired.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nasoa_lib.finetune import FINETUNE_KIND, FinetuneSettings, Regime, finetune_cached, run_spec, worker_threads
+from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.store import ArtifactStore, spec_key
+from nasoa_lib.train import PretrainRecipe, load_pretrained, pretrain
+
+log = logging.getLogger(__name__)
+
+STEP_TIME_KIND = "preliminary_step_time"
+EXPERIMENTS = ("finetune_vs_scratch", "frozen_stages", "model_vs_time", "learning_rate")
+
+
+@dataclass(frozen=True)
+class PreliminaryConfig:
+    """The profile's ``preliminary:`` section.
+
+    ``models`` are ordered from small (fast step) to large; ``main_model`` is fine-tuned in the
+    scratch, frozen-stage and learning-rate experiments; ``time_budgets`` (seconds of training on
+    this device) are given to every model in the model-vs-time experiment, which turns each budget
+    into iterations with the stored measured step time, as NASOA's generator does with its step-time
+    lookup table (no wall-clock limit: runs stay deterministic and cacheable on a busy CPU; the
+    achieved seconds are reported). ``datasets=None`` means the profile's meta-train sets, ``seeds=None`` its seeds.
+    """
+
+    models: tuple[str, ...]
+    main_model: str
+    num_classes: int
+    images_per_class: int
+    test_per_class: int
+    iterations: int
+    lr: float
+    scratch_lr: float
+    lrs: tuple[float, ...]
+    frozen_stages: tuple[int, ...]
+    time_budgets: tuple[float, ...]
+    datasets: tuple[str, ...] | None = None
+    seeds: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_profile(cls, profile: Profile | str) -> "PreliminaryConfig":
+        prof = _profile(profile)
+        cfg = prof.section("preliminary", cls)
+        if cfg.main_model not in cfg.models:
+            raise ValueError(f"preliminary.main_model {cfg.main_model!r} must be one of models {cfg.models}")
+        return cfg
+
+    def dataset_names(self, profile: Profile) -> tuple[str, ...]:
+        return tuple(self.datasets) if self.datasets else profile.meta_train
+
+    def seed_values(self, profile: Profile) -> tuple[int, ...]:
+        return tuple(self.seeds) if self.seeds else profile.seeds
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    """One fine-tuning run of one experiment; ``setting`` is what the experiment varies."""
+
+    experiment: str
+    dataset: str
+    seed: int
+    model: str
+    pretrained: bool
+    regime: Regime
+    setting: Any
+    task: Any = field(repr=False)
+    time_limit: float | None = None
+    eval_points: int = 1
+
+    def key(self, pretrained_keys: Mapping[str, str]) -> str:
+        pkey = pretrained_keys[self.model] if self.pretrained else None
+        return spec_key(run_spec(pkey, self.model, self.task, self.regime, self.time_limit, self.seed, self.eval_points))
+
+
+# ----------------------------------------------------------------------------------------------
+# Pretraining and step times
+# ----------------------------------------------------------------------------------------------
+
+
+def pretraining_plan(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None) -> pd.DataFrame:
+    """Expected pretraining minutes per model (measured training images/s at the recipe's batch)."""
+    from nasoa_lib.data import load_manifest
+    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.train import build_model, pretrain_key
+
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    recipe = PretrainRecipe.from_profile(prof)
+    manifest = load_manifest(prof.source_dataset)
+    n_train = _count(manifest, "train", recipe.images_per_class)
+    rows = []
+    for name in models:
+        done = store.has("pretrained", pretrain_key(name, prof.source_dataset, recipe, prof))
+        model = build_model(name, manifest.num_classes, prof.image_size, recipe.small_image_stem)
+        warmup, steps = _measure_steps(prof)
+        timing = measure_step_time(model, recipe.batch_size, prof.image_size, warmup=warmup, steps=steps,
+                                   threads=prof.threads)
+        minutes = 0.0 if done else recipe.epochs * n_train / timing.images_per_second / 60 * 1.1
+        rows.append({"model": name, "train_images_per_second": timing.images_per_second, "epochs": recipe.epochs,
+                     "train_images": n_train, "cached": done, "expected_minutes": minutes})
+    return pd.DataFrame(rows)
+
+
+def pretrain_models(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None,
+                    progress: bool = True) -> dict[str, Any]:
+    """Pretrain (or load) every model with the profile's shared recipe."""
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    return {name: pretrain(name, profile=prof, store=store, progress=progress) for name in models}
+
+
+def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactStore | None = None) -> dict[str, float]:
+    """Median training-step seconds of each model at the fine-tuning batch size and the threads
+    one worker uses; measured once and stored (the iteration counts of the model-vs-time
+    experiment derive from them, so re-measuring would change run keys)."""
+    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.train import build_model
+
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    settings = FinetuneSettings.from_profile(prof)
+    threads = min(prof.threads, worker_threads(settings.workers))
+    out = {}
+    for name in cfg.models:
+        spec = {"model": name, "batch_size": settings.batch_size, "image_size": prof.image_size,
+                "threads": threads, "num_classes": cfg.num_classes}
+        key = spec_key(spec)
+        record = store.get(STEP_TIME_KIND, key)
+        if record is None:
+            recipe = PretrainRecipe.from_profile(prof)
+            model = build_model(name, cfg.num_classes, prof.image_size, recipe.small_image_stem)
+            warmup, steps = _measure_steps(prof)
+            timing = measure_step_time(model, settings.batch_size, prof.image_size, warmup=warmup, steps=steps,
+                                       threads=threads)
+            record = {**spec, "median_seconds": timing.median_ms / 1000.0, "timing": timing.to_dict()}
+            store.put(STEP_TIME_KIND, key, record)
+        out[name] = float(record["median_seconds"])
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Planning
+# ----------------------------------------------------------------------------------------------
+
+
+def task_specs(profile: Profile | str, cfg: PreliminaryConfig) -> dict[tuple[str, int], Any]:
+    """One task spec per (dataset, seed); test images per class capped by what the dataset has."""
+    from nasoa_lib.data import load_dataset, sample_task_spec
+
+    prof = _profile(profile)
+    specs = {}
+    for name in cfg.dataset_names(prof):
+        data = load_dataset(name)
+        test_cap = int(data.test_counts().min())
+        for seed in cfg.seed_values(prof):
+            specs[(name, seed)] = sample_task_spec(data, cfg.num_classes, cfg.images_per_class, seed,
+                                                   test_per_class=min(cfg.test_per_class, test_cap))
+    return specs
+
+
+def plan_runs(profile: Profile | str, cfg: PreliminaryConfig, seconds_per_step: Mapping[str, float]) -> list[PlannedRun]:
+    """Every run of the four experiments (shared runs appear under each experiment, run once)."""
+    prof = _profile(profile)
+    settings = FinetuneSettings.from_profile(prof)
+    runs: list[PlannedRun] = []
+    main = cfg.main_model
+    for (dataset, seed), spec in task_specs(prof, cfg).items():
+        base = dict(dataset=dataset, seed=seed, task=spec)
+        runs.append(PlannedRun("finetune_vs_scratch", model=main, pretrained=True, setting="fine-tune",
+                               regime=settings.regime(cfg.lr, cfg.iterations), **base))
+        runs.append(PlannedRun("finetune_vs_scratch", model=main, pretrained=False, setting="scratch",
+                               regime=settings.regime(cfg.scratch_lr, cfg.iterations), **base))
+        for k in cfg.frozen_stages:
+            runs.append(PlannedRun("frozen_stages", model=main, pretrained=True, setting=int(k),
+                                   regime=settings.regime(cfg.lr, cfg.iterations, int(k)), **base))
+        for lr in cfg.lrs:
+            runs.append(PlannedRun("learning_rate", model=main, pretrained=True, setting=float(lr),
+                                   regime=settings.regime(float(lr), cfg.iterations), **base))
+        for name in cfg.models:
+            for budget in cfg.time_budgets:
+                iterations = max(1, int(budget / seconds_per_step[name]))
+                runs.append(PlannedRun("model_vs_time", model=name, pretrained=True, setting=float(budget),
+                                       regime=settings.regime(cfg.lr, iterations), **base))
+    return runs
+
+
+def plan_minutes(runs: Sequence[PlannedRun], seconds_per_step: Mapping[str, float], done: set[str] | None = None,
+                 pretrained_keys: Mapping[str, str] | None = None, overhead_seconds: float = 0.5) -> pd.DataFrame:
+    """Expected minutes per experiment: iterations x measured step time (an upper bound for frozen
+    runs, which skip most of the backward pass) + a per-run overhead (copy, evaluation), counting
+    each distinct run once and skipping runs already in the store."""
+    seen: set[str] = set(done or ())
+    rows = []
+    for experiment in EXPERIMENTS:
+        count, seconds = 0, 0.0
+        for run in runs:
+            if run.experiment != experiment:
+                continue
+            key = run.key(pretrained_keys) if pretrained_keys is not None else None
+            if key is not None and key in seen:
+                continue
+            if key is not None:
+                seen.add(key)
+            step = seconds_per_step.get(run.model, max(seconds_per_step.values()))
+            train = run.regime.iterations * step
+            if run.time_limit is not None:
+                train = min(train, run.time_limit)
+            count += 1
+            seconds += train + overhead_seconds
+        rows.append({"experiment": experiment, "new_runs": count, "expected_minutes": seconds / 60})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Running
+# ----------------------------------------------------------------------------------------------
+
+
+def run_experiments(
+    profile: Profile | str,
+    runs: Sequence[PlannedRun],
+    pretrained: Mapping[str, Any],
+    store: ArtifactStore | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every distinct planned run once (store-cached) and return one row per planned run."""
+    from nasoa_lib.data import make_task
+
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    keys = {name: p.key for name, p in pretrained.items()}
+    tasks: dict[Any, Any] = {}
+    records: dict[str, dict] = {}
+    bar = _bar(len(runs), progress, "fine-tuning runs")
+    for run in runs:
+        key = run.key(keys)
+        if key not in records:
+            record = store.get(FINETUNE_KIND, key)
+            if record is None:
+                if run.task not in tasks:
+                    tasks[run.task] = make_task(run.task)
+                record = finetune_cached(
+                    store, pretrained[run.model] if run.pretrained else None, tasks[run.task], run.regime,
+                    model=None if run.pretrained else run.model, time_limit=run.time_limit, seed=run.seed,
+                    eval_points=run.eval_points, image_size=prof.image_size, profile=prof.name,
+                )
+            records[key] = record
+        bar.update(1)
+    bar.close()
+    return results_frame(runs, records, keys)
+
+
+def results_frame(runs: Sequence[PlannedRun], records: Mapping[str, Mapping[str, Any]],
+                  pretrained_keys: Mapping[str, str]) -> pd.DataFrame:
+    rows = []
+    for run in runs:
+        rec = records[run.key(pretrained_keys)]
+        rows.append({
+            "experiment": run.experiment, "dataset": run.dataset, "seed": run.seed, "model": run.model,
+            "pretrained": run.pretrained, "setting": run.setting, "lr": run.regime.lr,
+            "frozen_stages": run.regime.frozen_stages, "iterations": run.regime.iterations,
+            "time_limit": run.time_limit, "accuracy": rec["accuracy"], "train_seconds": rec["train_seconds"],
+            "steps": rec["steps"], "stopped_by_time": rec["stopped_by_time"],
+            "median_step_seconds": rec["median_step_seconds"], "frozen_cache": rec["frozen_cache"],
+            "key": rec.get("key"),
+        })
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------------------------
+# Summaries and conclusions
+# ----------------------------------------------------------------------------------------------
+
+
+def summary(frame: pd.DataFrame, experiment: str) -> pd.DataFrame:
+    """Mean and standard deviation over seeds of accuracy and training time, per dataset x setting."""
+    sub = frame[frame.experiment == experiment]
+    by = ["dataset", "model", "setting"]
+    agg = sub.groupby(by).agg(
+        accuracy_mean=("accuracy", "mean"), accuracy_std=("accuracy", "std"),
+        seconds_mean=("train_seconds", "mean"), seconds_std=("train_seconds", "std"),
+        steps_mean=("steps", "mean"), seeds=("seed", "nunique"),
+    )
+    return agg.reset_index()
+
+
+def conclusions(frame: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
+    """Each finding of NASOA section 4.1 / appendix Figs 6-7, checked on our results (yes/no)."""
+    rows = []
+
+    ft = summary(frame, "finetune_vs_scratch").pivot(index="dataset", columns="setting", values="accuracy_mean")
+    wins = ft["fine-tune"] > ft["scratch"]
+    rows.append(_claim(
+        "Fine-tuning beats training from scratch at equal time on every dataset",
+        bool(wins.all()),
+        "; ".join(f"{d}: {ft.loc[d, 'fine-tune']:.3f} vs {ft.loc[d, 'scratch']:.3f}" for d in ft.index),
+    ))
+
+    fz = summary(frame, "frozen_stages")
+    best_k = fz.loc[fz.groupby("dataset").accuracy_mean.idxmax(), ["dataset", "setting"]]
+    rows.append(_claim(
+        "The best number of frozen stages differs between datasets (Fig. 6 left)",
+        best_k.setting.nunique() > 1,
+        "; ".join(f"{r.dataset}: k={r.setting}" for r in best_k.itertuples()),
+    ))
+    time_by_k = fz.groupby("setting").seconds_mean.mean().sort_index()
+    rows.append(_claim(
+        "Freezing more stages shortens fine-tuning (time falls from k=0 to the largest k)",
+        bool(time_by_k.iloc[-1] < time_by_k.iloc[0]),
+        ", ".join(f"k={k}: {s:.2f}s" for k, s in time_by_k.items()),
+    ))
+    spread_k = fz.groupby("dataset").accuracy_mean.agg(lambda a: a.max() - a.min())
+    rows.append(_claim(
+        "Frozen stages matter for accuracy (>= 2 points between best and worst k on every dataset)",
+        bool((spread_k >= 0.02).all()),
+        "; ".join(f"{d}: {v * 100:.1f} pts" for d, v in spread_k.items()),
+    ))
+
+    mt = summary(frame, "model_vs_time")
+    short, long = mt.setting.min(), mt.setting.max()
+    small, large = models[0], models[-1]
+    at_short = mt[mt.setting == short].pivot(index="dataset", columns="model", values="accuracy_mean")
+    small_wins = at_short[small] > at_short[large]
+    rows.append(_claim(
+        f"With the shortest budget ({short:g}s) the smallest model ({small}) beats the largest ({large}) "
+        "on most datasets (Fig. 7)",
+        bool(small_wins.mean() > 0.5),
+        "; ".join(f"{d}: {at_short.loc[d, small]:.3f} vs {at_short.loc[d, large]:.3f}" for d in at_short.index),
+    ))
+    best = mt.loc[mt.groupby(["dataset", "setting"]).accuracy_mean.idxmax(), ["dataset", "setting", "model"]]
+    varies = best.groupby("dataset").model.nunique().gt(1).any() or best.model.nunique() > 1
+    rows.append(_claim(
+        "The best model depends on the dataset and the time budget (Fig. 6 right)",
+        bool(varies),
+        "; ".join(f"{r.dataset}@{r.setting:g}s: {r.model}" for r in best.itertuples()),
+    ))
+
+    lr = summary(frame, "learning_rate")
+    spread_lr = lr.groupby("dataset").accuracy_mean.agg(lambda a: a.max() - a.min())
+    best_lr = lr.loc[lr.groupby("dataset").accuracy_mean.idxmax(), ["dataset", "setting"]]
+    rows.append(_claim(
+        "The learning rate matters (>= 5 points between best and worst on every dataset)",
+        bool((spread_lr >= 0.05).all()),
+        "; ".join(f"{d}: {v * 100:.1f} pts (best lr {best_lr.set_index('dataset').loc[d, 'setting']:g})"
+                  for d, v in spread_lr.items()),
+    ))
+    return pd.DataFrame(rows)
+
+
+def headline(frame: pd.DataFrame, verdicts: pd.DataFrame) -> dict[str, Any]:
+    ft = summary(frame, "finetune_vs_scratch").pivot(index="dataset", columns="setting", values="accuracy_mean")
+    return {
+        "runs": int(frame.key.nunique()),
+        "finetune_minus_scratch_mean_points": float((ft["fine-tune"] - ft["scratch"]).mean() * 100),
+        "findings_reproduced": f"{int(verdicts.reproduced.eq('yes').sum())}/{len(verdicts)}",
+        "training_minutes": float(frame.drop_duplicates("key").train_seconds.sum() / 60),
+    }
+
+
+def _claim(claim: str, ok: bool, evidence: str) -> dict[str, Any]:
+    return {"claim": claim, "reproduced": "yes" if ok else "no", "evidence": evidence}
+
+
+def _count(manifest: Any, split: str, per_class: int | None) -> int:
+    total = int(getattr(manifest, f"n_{split}"))
+    if per_class is None:
+        return total
+    return min(total, per_class * int(manifest.num_classes))
+
+
+def _measure_steps(prof: Profile) -> tuple[int, int]:
+    """Warm-up and timed steps from the profile's ``measure:`` section (smoke: 1 + 3)."""
+    section = prof.sections.get("measure", {})
+    return int(section.get("warmup", 2)), int(section.get("steps", 5))
+
+
+def _profile(profile: Profile | str) -> Profile:
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
+
+def _bar(total: int, enabled: bool, desc: str) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled)
