@@ -1,0 +1,358 @@
+"""Evaluating NAS candidates: proxy accuracy in parallel workers, step time on the parent node.
+
+NASOA section 3.1 modifies NSGA-II so that N candidates train at once on N computation nodes
+while "a parent computation node" measures each selected architecture's training speed. Here:
+
+* :func:`measure_costs` runs in the parent process, only while no worker trains (between
+  generations), with the profile's thread count: :func:`nasoa_lib.measure.measure_step_time`
+  (the study's one step-time function), FLOPs and parameters. Its result is stored per code and
+  device (kind ``nas_cost``), so a resumed search never measures a code twice.
+* :func:`train_candidate` runs in a worker: the short proxy training through the study's one
+  training engine (:func:`nasoa_lib.train.pretrain` with the proxy recipe), returning top-1 on
+  held-out source images and the wall-clock. Candidates that break T_m are not trained (Eq. 1
+  makes them infeasible whatever their accuracy).
+* :class:`Backend` runs trainings: a local process pool by default (``spawn``: a forked torch
+  runtime can deadlock), Ray when a cluster address is given (``ray.init(address=...)``;
+  ``address="local"`` starts a one-machine Ray instance), or serially in-process.
+
+An evaluation is a store record of kind ``nas_eval`` keyed by :func:`eval_key` (code + proxy
+spec + step-time spec + profile), written once: whichever search asks for a code again reads it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import multiprocessing
+
+from nasoa_lib.search.config import ProxySpec, profile_of, small_image_stem
+from nasoa_lib.store import ArtifactStore, spec_key
+
+log = logging.getLogger(__name__)
+
+EVAL_KIND = "nas_eval"
+COST_KIND = "nas_cost"
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    """How step time is measured: the profile's ``measure:`` section plus the parent's threads."""
+
+    batch_size: int
+    warmup: int
+    steps: int
+    threads: int
+    image_size: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batch_size,
+            "warmup": self.warmup,
+            "steps": self.steps,
+            "threads": self.threads,
+            "image_size": self.image_size,
+        }
+
+    @classmethod
+    def from_profile(cls, profile, threads: int | None = None) -> "StepSpec":
+        from nasoa_lib.measure import MeasureConfig
+
+        prof = profile_of(profile)
+        m = prof.section("measure", MeasureConfig)
+        return cls(m.batch_size, m.warmup, m.steps, threads or prof.threads, prof.image_size)
+
+
+PROBE_FACTOR = 3.0
+"""A candidate whose first step (no warm-up) already takes PROBE_FACTOR x T_m is recorded
+infeasible from that one step: the median of a full measurement cannot plausibly fall under T_m,
+and big random macros would otherwise cost (warm-up + steps) slow iterations each."""
+
+
+def cost_key(code: str, step: StepSpec, profile: str, t_max_ms: float | None = None) -> str:
+    from nasoa_lib.device import describe_device
+
+    return spec_key({"stage": "nas_cost", "code": code, "step": step, "profile": profile,
+                     "device": describe_device().split(":")[0], "t_max_ms": t_max_ms})
+
+
+def eval_key(code: str, proxy: ProxySpec, step: StepSpec, t_max_ms: float, profile: str) -> str:
+    """Run key of one evaluation (what makes two evaluations the same)."""
+    return spec_key({"stage": "nas_eval", "code": code, "proxy": proxy, "step": step,
+                     "t_max_ms": t_max_ms, "profile": profile})
+
+
+def measure_costs(code: str, profile, step: StepSpec, num_classes: int, store: ArtifactStore,
+                  t_max_ms: float | None = None) -> dict:
+    """Step time (ms, median and IQR), FLOPs and parameters of ``code``, measured in this process
+    (the parent node) with ``step.threads`` threads; cached in the store per code and device.
+
+    With ``t_max_ms``, one probe step comes first; a probe over :data:`PROBE_FACTOR` x T_m is the
+    recorded step time (``step_samples`` 1) and the candidate is infeasible without more steps."""
+    from nasoa_lib import measure
+    from nasoa_lib.builder import build
+
+    prof = profile_of(profile)
+    key = cost_key(code, step, prof.name, t_max_ms)
+    found = store.get(COST_KIND, key)
+    if found is not None:
+        return found
+    model = build(code, num_classes, image_size=step.image_size, small_image_stem=small_image_stem(prof))
+    timing = None
+    if t_max_ms is not None:
+        probe = measure.measure_step_time(model, step.batch_size, step.image_size, num_classes=num_classes,
+                                          warmup=0, steps=1, threads=step.threads)
+        if probe.median_ms > PROBE_FACTOR * t_max_ms:
+            timing = probe
+    if timing is None:
+        timing = measure.measure_step_time(
+            model, step.batch_size, step.image_size, num_classes=num_classes,
+            warmup=step.warmup, steps=step.steps, threads=step.threads,
+        )
+    record = {
+        "code": code,
+        "step_ms": timing.median_ms,
+        "step_iqr_ms": timing.iqr_ms,
+        "step_samples": len(timing.samples_ms),
+        "step_device": timing.device,
+        "flops": measure.count_flops(model, step.image_size),
+        "params": measure.count_params(model),
+    }
+    store.put(COST_KIND, key, record)
+    return record
+
+
+def train_candidate(code: str, profile_name: str, proxy: ProxySpec, store_root: str, seed: int) -> dict:
+    """Proxy-train ``code`` (in a worker) and return its source top-1 and wall-clock.
+
+    The proxy run's weights are not kept (only its accuracy matters); its ``pretrained`` record is
+    removed once the caller has stored the evaluation, see :func:`forget_proxy_weights`.
+    """
+    from nasoa_lib.train import pretrain
+
+    prof = profile_of(profile_name)
+    store = ArtifactStore(store_root)
+    start = time.perf_counter()
+    result = pretrain(code, recipe=proxy.recipe(small_image_stem(prof)), profile=prof, store=store,
+                      seed=seed, progress=False)
+    return {
+        "proxy_top1": float(result.source_top1),
+        "train_seconds": float(result.record["train_seconds"]),
+        "wall_seconds": time.perf_counter() - start,
+        "proxy_pretrain_key": result.key,
+        "worker_pid": os.getpid(),
+    }
+
+
+def forget_proxy_weights(store: ArtifactStore, pretrain_key: str) -> None:
+    """Drop a proxy training's weights (its accuracy lives in the ``nas_eval`` record)."""
+    from nasoa_lib.train import PRETRAINED_KIND
+
+    store.delete(PRETRAINED_KIND, pretrain_key)
+
+
+# ----------------------------------------------------------------------------------- backends
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING)
+
+
+class Backend:
+    """Runs :func:`train_candidate` jobs; ``map_unordered`` yields ``(index, result)`` as they finish."""
+
+    name = "serial"
+
+    def __init__(self, workers: int, threads_per_worker: int) -> None:
+        self.workers = workers
+        self.threads = threads_per_worker
+
+    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for i, args in enumerate(jobs):
+                yield i, train_candidate(*args)
+        finally:
+            torch.set_num_threads(previous)
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> "Backend":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ProcessBackend(Backend):
+    """A local pool of ``workers`` spawned processes with ``threads_per_worker`` torch threads each."""
+
+    name = "process"
+
+    def __init__(self, workers: int, threads_per_worker: int) -> None:
+        super().__init__(workers, threads_per_worker)
+        self._pool: ProcessPoolExecutor | None = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(self.threads,),
+            )
+        return self._pool
+
+    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
+        pool = self._executor()
+        futures = {pool.submit(train_candidate, *args): i for i, args in enumerate(jobs)}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+
+class RayBackend(Backend):
+    """Ray tasks with ``num_cpus=threads_per_worker``; ``address`` is passed to ``ray.init``.
+
+    ``address="local"`` starts a Ray instance on this machine (Ray 2.x removed ``local_mode``;
+    this is its replacement for running the same code path without a cluster). Ray is imported
+    only here (the optional ``cluster`` extra).
+    """
+
+    name = "ray"
+
+    def __init__(self, workers: int, threads_per_worker: int, address: str) -> None:
+        super().__init__(workers, threads_per_worker)
+        try:
+            import ray
+        except ImportError as err:
+            from nasoa_lib.errors import NasoaError
+
+            raise NasoaError(
+                "the Ray backend needs the 'ray' package",
+                hint="pip install -e '.[cluster]' (or pip install ray), or leave the cluster address unset "
+                "to use the local process pool",
+            ) from err
+        self._ray = ray
+        self._started = False
+        if not ray.is_initialized():
+            if address == "local":
+                ray.init(num_cpus=workers * threads_per_worker, include_dashboard=False,
+                         log_to_driver=False)
+            else:
+                ray.init(address=address, log_to_driver=False)
+            self._started = True
+        self._remote = ray.remote(num_cpus=threads_per_worker)(_ray_train)
+
+    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
+        ray = self._ray
+        refs = {self._remote.remote(self.threads, *args): i for i, args in enumerate(jobs)}
+        pending = list(refs)
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield refs[ref], ray.get(ref)
+
+    def close(self) -> None:
+        if self._started:
+            self._ray.shutdown()
+            self._started = False
+
+
+def _ray_train(threads: int, *args: Any) -> dict:
+    _init_worker(threads)
+    return train_candidate(*args)
+
+
+def make_backend(kind: str, workers: int, threads_per_worker: int, address: str | None = None) -> Backend:
+    """``"process"`` (default), ``"serial"``, or ``"ray"`` (``address``: a cluster or ``"local"``)."""
+    if address is not None or kind == "ray":
+        return RayBackend(workers, threads_per_worker, address or "local")
+    if kind == "process":
+        return ProcessBackend(workers, threads_per_worker)
+    if kind == "serial":
+        return Backend(workers, threads_per_worker)
+    raise ValueError(f"unknown backend {kind!r}; use 'process', 'serial' or 'ray'")
+
+
+# ------------------------------------------------------------------------------ one generation
+
+
+def evaluate_codes(
+    codes: Sequence[str],
+    *,
+    profile,
+    proxy: ProxySpec,
+    step: StepSpec,
+    t_max_ms: float,
+    store: ArtifactStore,
+    backend: Backend,
+    num_classes: int,
+    seed: int = 0,
+    context: Mapping[str, Any] | None = None,
+    on_result: Callable[[dict], None] | None = None,
+) -> tuple[list[dict], list[str]]:
+    """Evaluate ``codes`` (one generation): stored ones are read, the others are measured by this
+    process first (parent node, the pool idle), then the feasible ones train in parallel.
+
+    Returns the evaluation records in the order of ``codes`` and the keys evaluated by this call.
+    ``context`` (search name, generation) goes into records created here.
+    """
+    from nasoa_lib.provenance import provenance
+
+    prof = profile_of(profile)
+    keys = [eval_key(c, proxy, step, t_max_ms, prof.name) for c in codes]
+    records: dict[str, dict] = {}
+    todo: list[int] = []
+    for i, key in enumerate(keys):
+        found = store.get(EVAL_KIND, key)
+        if found is not None:
+            records[key] = found
+        elif key not in {keys[j] for j in todo}:
+            todo.append(i)
+    costs = {i: measure_costs(codes[i], prof, step, num_classes, store, t_max_ms) for i in todo}
+    created: list[str] = []
+
+    def finish(i: int, trained: dict | None) -> None:
+        cost = costs[i]
+        record = {
+            "code": codes[i],
+            **cost,
+            "feasible": cost["step_ms"] <= t_max_ms,
+            "proxy_top1": None if trained is None else trained["proxy_top1"],
+            "train_seconds": 0.0 if trained is None else trained["train_seconds"],
+            "wall_seconds": 0.0 if trained is None else trained["wall_seconds"],
+            "worker_pid": None if trained is None else trained["worker_pid"],
+            "t_max_ms": t_max_ms,
+            "proxy": proxy.to_dict(),
+            **dict(context or {}),
+        }
+        store.put(EVAL_KIND, keys[i], record, provenance=provenance(prof.name, seed, "cpu"))
+        if trained is not None:
+            forget_proxy_weights(store, trained["proxy_pretrain_key"])
+        records[keys[i]] = record
+        created.append(keys[i])
+        if on_result is not None:
+            on_result(record)
+
+    train = [i for i in todo if costs[i]["step_ms"] <= t_max_ms]
+    for i in todo:
+        if i not in train:
+            finish(i, None)
+    jobs = [(codes[i], prof.name, proxy, str(store.root), seed) for i in train]
+    for j, result in backend.map_unordered(jobs):
+        finish(train[j], result)
+    return [records[k] for k in keys], created
