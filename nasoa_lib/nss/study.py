@@ -1,0 +1,289 @@
+"""The NSS study of notebook 09: plan, run per dataset, tables and figures (NSS Sec. 4, Figs 3-5,
+Tables 1-2). The notebook only calls these functions; every stage is cached in the artifact store."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from nasoa_lib.nss.evaluate import (
+    SuperNetEvaluator,
+    evaluate_samples,
+    run_nas,
+    sample_within_tolerance,
+    train_evaluation_supernet,
+)
+from nasoa_lib.nss.flops import format_flops, space_expected_flops
+from nasoa_lib.nss.search import NSSConfig, NSSData, load_nss_data, run_search, scaled_targets, search_steps
+from nasoa_lib.nss.spaces import NetworkSpace
+from nasoa_lib.nss.supernet import SuperNet
+
+log = logging.getLogger(__name__)
+
+INFERENCE_SPEEDUP = 1.7
+"""Test images/s per training image/s of these small super-network paths (measured, 2-core CPU)."""
+SEARCH_STEP_PASSES = 2.9
+"""A search step (weight step + Theta step, each on a fresh path) costs ~2.9 uniform training passes
+(measured on the laptop profile, 2-core CPU)."""
+
+PAPER_TABLE1 = pd.DataFrame(
+    [  # NSS Table 1 averages (CIFAR-10 / CIFAR-100, 6 targets 600MF..24GF), for comparison only
+        {"dataset": "CIFAR-10 (paper)", "space": "Elite", "deviation_%": 2.1, "samples": 5.0, "error_%": 4.00},
+        {"dataset": "CIFAR-10 (paper)", "space": "Expanded", "deviation_%": 5.5, "samples": 43.2, "error_%": 4.52},
+        {"dataset": "CIFAR-100 (paper)", "space": "Elite", "deviation_%": 2.2, "samples": 5.0, "error_%": 20.02},
+        {"dataset": "CIFAR-100 (paper)", "space": "Expanded", "deviation_%": 5.9, "samples": 46.8, "error_%": 22.28},
+    ]
+)
+
+
+def measure_throughput(config: NSSConfig, num_classes: int, steps: int = 6) -> float:
+    """Training images/s of the super network on uniformly drawn architectures (one thread setting)."""
+    net = SuperNet(config.expanded, num_classes)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x = torch.randn(config.batch_size, 3, config.image_size, config.image_size)
+    y = torch.randint(0, num_classes, (config.batch_size,))
+    rng = np.random.default_rng(0)
+    space = config.expanded.as_space()
+    t0 = 0.0
+    for i in range(steps + 1):
+        if i == 1:
+            t0 = time.perf_counter()
+        loss = F.cross_entropy(net(x, space.sample(rng)), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return config.batch_size * steps / (time.perf_counter() - t0)
+
+
+def plan(config: NSSConfig, targets: list[float], images_per_s: float) -> pd.DataFrame:
+    """Expected minutes per stage and dataset from measured throughput (SPEC section 2)."""
+    steps = search_steps(config, len(targets))
+    evalnet_steps = (config.train_images // config.batch_size) * config.eval_epochs
+    n_spaces = len(targets) + 1
+    infer_images = (n_spaces * config.eval_samples + 2 * len(targets) * config.edf_samples
+                    + 2 * len(targets) * config.nas_runs * config.nas_pool) * config.test_images
+    rows = []
+    for name in config.datasets:
+        # a search step is a weight step + a Theta step
+        rows += [
+            {"dataset": name, "stage": f"NSS search ({len(targets)} targets, shared warm-up)",
+             "image_passes": steps * config.batch_size * 2,
+             "minutes": steps * config.batch_size * SEARCH_STEP_PASSES / images_per_s / 60},
+            {"dataset": name, "stage": "evaluation super network",
+             "image_passes": evalnet_steps * config.batch_size,
+             "minutes": evalnet_steps * config.batch_size / images_per_s / 60},
+            {"dataset": name, "stage": "sample evaluation + NAS (inference)",
+             "image_passes": infer_images, "minutes": infer_images / (INFERENCE_SPEEDUP * images_per_s) / 60},
+        ]
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class DatasetResults:
+    """Everything one dataset contributes to the figures and tables."""
+
+    name: str
+    num_classes: int
+    targets: list[float]
+    searches: list[dict]
+    samples: pd.DataFrame
+    edf: pd.DataFrame
+    nas: pd.DataFrame
+    extra: dict = field(default_factory=dict)
+
+
+class _Bar:
+    def __init__(self, total: int, desc: str) -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(total=total, desc=desc, leave=False)
+
+    def __call__(self, n: int = 1) -> None:
+        self.bar.update(n)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def run_dataset(config: NSSConfig, name: str, store, profile: str | None = None) -> DatasetResults:
+    """Searches for every target, the evaluation super network, samples, EDFs and NAS of one dataset."""
+    data: NSSData = load_nss_data(name, config)
+    targets = scaled_targets(config.paper_targets_mf, config.expanded, config.image_size, data.num_classes)
+    bar = _Bar(search_steps(config, len(targets)), f"{name}: NSS search")
+    searches = [run_search(config, data, t, store, bar, profile=profile) for t in targets]
+    bar.close()
+    bar = _Bar((config.train_images // config.batch_size) * config.eval_epochs, f"{name}: eval super net")
+    net, ekey = train_evaluation_supernet(config, data, store, bar, profile=profile)
+    bar.close()
+    evaluator = SuperNetEvaluator(net, data, config.eval_batch)
+    expanded = config.expanded.as_space()
+    spaces = [("Expanded", expanded)] + [
+        (f"Elite@{format_flops(s['target'])}", NetworkSpace.parse(s["elite_space"])) for s in searches]
+    bar = _Bar(len(spaces) * config.eval_samples, f"{name}: sampling spaces")
+    rows = []
+    for label, space in spaces:
+        rows += evaluate_samples(evaluator, space, config.eval_samples, config.seed, store, ekey, label, bar)
+    bar.close()
+    samples = pd.DataFrame(rows)
+    samples.insert(0, "dataset", name)
+    edf_rows, nas_rows = [], []
+    bar = _Bar(2 * len(targets), f"{name}: EDF samples + NAS")
+    for s, t in zip(searches, targets):
+        elite = NetworkSpace.parse(s["elite_space"])
+        for label, space in (("Elite", elite), ("Expanded", expanded)):
+            found = sample_within_tolerance(evaluator, space, t, config.tolerance, config.edf_samples,
+                                            config.nas_max_samples * config.edf_samples, config.seed,
+                                            store, ekey, label)
+            for r in found["rows"]:
+                edf_rows.append({"dataset": name, "target": t, **r, "space": label})
+            for r in run_nas(evaluator, space, t, config, store, ekey):
+                nas_rows.append({"dataset": name, "space_kind": label, **r})
+            bar()
+    bar.close()
+    return DatasetResults(name, data.num_classes, targets, searches, samples,
+                          pd.DataFrame(edf_rows), pd.DataFrame(nas_rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables
+# ---------------------------------------------------------------------------------------------
+
+
+def elite_table(results: list[DatasetResults], image_size: int) -> pd.DataFrame:
+    rows = []
+    for res in results:
+        for s in res.searches:
+            space = NetworkSpace.parse(s["elite_space"])
+            rows.append({"dataset": res.name, "target": format_flops(s["target"]),
+                         "target_flops": s["target"], "elite_space": s["elite_space"],
+                         "expected_flops": space_expected_flops(space, image_size, res.num_classes),
+                         "deviation_%": 100 * abs(s["elite_flops"] / s["target"] - 1),
+                         "final_flops_loss": s["history"][-1].get("flops_loss")})
+    return pd.DataFrame(rows)
+
+
+def nas_table(results: list[DatasetResults], max_samples: int) -> pd.DataFrame:
+    """Tables 1-2 style: mean over NAS runs of FLOPs (deviation), #samples, error per target/space."""
+    rows = []
+    for res in results:
+        df = res.nas
+        for (target, kind), g in df.groupby(["target", "space_kind"], sort=True):
+            hit = g["samples_to_hit"].dropna()
+            rows.append({
+                "dataset": res.name, "target": format_flops(target), "space": kind,
+                "flops": format_flops(g["flops"].mean()),
+                "deviation_%": 100 * g["deviation"].mean(),
+                "samples": float(hit.mean()) if len(hit) == len(g) else float("nan"),
+                "runs_missing_tolerance": int(len(g) - len(hit)),
+                "error_%": g["error"].mean(), "target_flops": target,
+            })
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out.loc[out["runs_missing_tolerance"] > 0, "samples"] = float("nan")
+        out["samples_note"] = np.where(out["runs_missing_tolerance"] > 0, f"> {max_samples} in some runs", "")
+    return out
+
+
+def nas_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Average row per dataset and space (the paper's 'Average' line), beside the paper's."""
+    ours = (table.groupby(["dataset", "space"], as_index=False)[["deviation_%", "samples", "error_%"]]
+            .mean())
+    ours["source"] = "ours"
+    paper = PAPER_TABLE1.copy()
+    paper["source"] = "paper"
+    return pd.concat([ours, paper], ignore_index=True)
+
+
+def stage_allocation(results: list[DatasetResults]) -> pd.DataFrame:
+    """Sec. 4.5: does d1 <= d3 <= d2 and w1 <= w3 <= w2 hold for our Elite Spaces (range midpoints)?"""
+    rows = []
+    for res in results:
+        for s in res.searches:
+            space = NetworkSpace.parse(s["elite_space"])
+            d = [(a + b) / 2 for a, b in space.depths]
+            w = [(a + b) / 2 for a, b in space.widths]
+            rows.append({"dataset": res.name, "target": format_flops(s["target"]), "elite_space": str(space),
+                         "d1<=d3<=d2": d[0] <= d[2] <= d[1], "w1<=w3<=w2": w[0] <= w[2] <= w[1],
+                         "d1<=d2<=d3": d[0] <= d[1] <= d[2], "w1<=w2<=w3": w[0] <= w[1] <= w[2]})
+    return pd.DataFrame(rows)
+
+
+def elite_vs_expanded_edf(results: list[DatasetResults]) -> pd.DataFrame:
+    rows = []
+    for res in results:
+        if res.edf.empty:
+            continue
+        for (t, kind), g in res.edf.groupby(["target", "space"]):
+            rows.append({"dataset": res.name, "target": format_flops(t), "space": kind, "n": len(g),
+                         "median_error_%": g["error"].median(), "best_error_%": g["error"].min()})
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+# ---------------------------------------------------------------------------------------------
+
+
+def plot_error_vs_flops(res: DatasetResults):
+    """Figs 3-4: blue = Expanded samples, orange = the Elite Space's samples, one panel per target."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    n = len(res.searches)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.6), squeeze=False)
+    exp = res.samples[res.samples["space"] == "Expanded"]
+    for ax, s in zip(axes[0], res.searches):
+        label = f"Elite@{format_flops(s['target'])}"
+        el = res.samples[res.samples["space"] == label]
+        ax.scatter(exp["flops"] / 1e6, exp["error"], s=8, alpha=0.5, color="tab:blue", label="Expanded")
+        ax.scatter(el["flops"] / 1e6, el["error"], s=8, alpha=0.6, color="tab:orange", label="Elite")
+        ax.axvline(s["target"] / 1e6, color="k", ls="--", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("FLOPs (M, multiply-adds)")
+        ax.set_title(f"{res.name}: target {format_flops(s['target'])}")
+    axes[0][0].set_ylabel("super-network error (%)")
+    axes[0][0].legend()
+    fig.tight_layout()
+    return fig
+
+
+def plot_error_edf(res: DatasetResults):
+    """Fig 5d: error EDF of architectures within +-10 % of each target, Elite vs Expanded."""
+    import matplotlib.pyplot as plt
+
+    targets = sorted(res.edf["target"].unique()) if not res.edf.empty else []
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(4.2 * max(1, len(targets)), 3.4), squeeze=False)
+    for ax, t in zip(axes[0], targets):
+        for kind, color in (("Expanded", "tab:blue"), ("Elite", "tab:orange")):
+            e = np.sort(res.edf[(res.edf["target"] == t) & (res.edf["space"] == kind)]["error"].to_numpy())
+            if len(e):
+                ax.step(e, np.arange(1, len(e) + 1) / len(e), where="post", color=color,
+                        label=f"{kind} (n={len(e)})")
+        ax.set_title(f"{res.name}: {format_flops(t)} +-10%")
+        ax.set_xlabel("error (%)")
+        ax.legend()
+    axes[0][0].set_ylabel("cumulative probability")
+    fig.tight_layout()
+    return fig
+
+
+def headline(results: list[DatasetResults], table: pd.DataFrame) -> dict:
+    out: dict = {}
+    for res in results:
+        t = table[table["dataset"] == res.name]
+        for kind in ("Elite", "Expanded"):
+            g = t[t["space"] == kind]
+            out[f"{res.name} NAS error % ({kind}, mean)"] = round(float(g["error_%"].mean()), 2)
+            out[f"{res.name} FLOPs deviation % ({kind}, mean)"] = round(float(g["deviation_%"].mean()), 2)
+        for target, g in t.groupby("target_flops", sort=True):
+            err = {row["space"]: row["error_%"] for _, row in g.iterrows()}
+            out[f"{res.name} @{format_flops(target)} error % Elite / Expanded"] = (
+                f"{err.get('Elite', float('nan')):.2f} / {err.get('Expanded', float('nan')):.2f}")
+    return out
