@@ -78,3 +78,26 @@ class NotebookNotFoundError(NasoaError, LookupError):
 class InvalidNetworkSpace(NasoaError, ValueError):
     """An NSS network space or architecture that the Expanded Search Space cannot hold (empty range,
     range outside ``1..d_max`` / ``1..w_max``, malformed string)."""
+
+
+class InfeasibleConstraintError(NasoaError, ValueError):
+    """A NAS step-time bound T_m (NASOA Eq. 1) that no architecture of the search space can meet;
+    says the fastest measured step time."""
+
+
+class SearchStateCorruptedError(NasoaError, RuntimeError):
+    """A saved NAS generation state that cannot be read or disagrees with the stored evaluations."""
+
+
+class InvalidEstimatorInput(NasoaError, ValueError):
+    """Feature-history estimator input that cannot work (window K < 1, features whose shapes or
+    label counts disagree with each other or with the head); says which shapes were given."""
+
+
+class NoFeatureHistoryError(NasoaError, LookupError):
+    """A feature-history estimate asked for before any epoch's features were saved."""
+
+
+class InvalidSearchSetup(NasoaError, ValueError):
+    """A random-search/HyperBand/BOHB run that cannot run on its tabular benchmark (budgets outside
+    the recorded epochs, unknown ranking metric, empty benchmark)."""
