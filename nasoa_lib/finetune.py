@@ -180,11 +180,9 @@ def worker_threads(workers: int = 1, cores: int | None = None) -> int:
     """Torch intra-op threads for each of ``workers`` parallel fine-tuning processes.
 
     Policy: split the cores evenly, ``max(1, cores // workers)``, so ``workers`` processes never
-    oversubscribe the machine. On our 2-core machine the measured choice
-    (``benchmarks/finetune_throughput.py``) is 2 processes x 1 thread for batches of many runs
-    (the meta-dataset, the preliminary grids): the small models and batches of fine-tuning scale
-    poorly across threads, so two independent runs finish more work per second than one run on two
-    threads. A single interactive run uses ``worker_threads(1)`` = all cores.
+    oversubscribe the machine. Whether 2 processes x 1 thread beats 1 process x 2 threads on a
+    2-core machine is NOT yet measured on an idle machine (``benchmarks/finetune_throughput.py``
+    measures it); until then the profiles run one worker that uses every core.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
