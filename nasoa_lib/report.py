@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 RUNS_FILE = "runs.json"
 INDEX_FILE = "index.html"
 HEADLINE_SUFFIX = ".headline.json"
+#: Hand-written notes per notebook (``{"09_x": "resumed: ..."}``) shown beside its run time, e.g.
+#: when a run resumed stages computed in an earlier session so its time is not a cold run's.
+RUN_NOTES_FILE = "run_notes.json"
 KERNEL_NAME = "python3"
 _NOTEBOOK_RE = re.compile(r"^(?P<num>\d+)_[^/]*\.ipynb$")
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
@@ -415,7 +418,7 @@ th,td{border:1px solid #ddd;padding:.35em .6em;text-align:left;vertical-align:to
 th{background:#f3f3f3}td.num{text-align:right;white-space:nowrap}
 .ok{color:#11772d;font-weight:600}.failed{color:#b00020;font-weight:600}
 .running,.interrupted{color:#a66a00;font-weight:600}.norun{color:#777}
-.desc{color:#555}.err{color:#b00020;font-size:.9em}
+.desc{color:#555}.err{color:#b00020;font-size:.9em}.note{color:#555;font-size:.85em}
 ul.hl{margin:0;padding-left:1.1em}footer{margin-top:3em;color:#777;font-size:.85em}
 """
 
@@ -466,9 +469,24 @@ def _profile_order(names: list[str]) -> list[str]:
     return [n for n in known if n in names] + sorted(n for n in names if n not in known)
 
 
+def read_run_notes(profile: str, *, reports_root: Path | None = None) -> dict[str, str]:
+    """The profile's :data:`RUN_NOTES_FILE` (``{}`` when absent or unreadable)."""
+    root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
+    path = root / profile / RUN_NOTES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        notes = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        log.warning("ignoring unreadable run notes %s", path)
+        return {}
+    return {str(k): str(v) for k, v in notes.items()} if isinstance(notes, dict) else {}
+
+
 def _profile_section(root: Path, profile: str) -> str:
     folder = root / profile
     runs = read_runs(profile, reports_root=root)
+    notes = read_run_notes(profile, reports_root=root)
     headline_names = {p.name[: -len(HEADLINE_SUFFIX)] for p in folder.glob(f"*{HEADLINE_SUFFIX}")}
     names = sorted(set(runs) | headline_names,
                    key=lambda n: (int(n.split("_", 1)[0]) if n.split("_", 1)[0].isdigit() else 1 << 30, n))
@@ -487,6 +505,8 @@ def _profile_section(root: Path, profile: str) -> str:
                        if status else '<span class="norun">not run by the runner</span>')
         if run.get("error"):
             status_cell += f'<div class="err">{html.escape(str(run["error"]))}</div>'
+        if name in notes:
+            status_cell += f'<div class="note">{html.escape(notes[name])}</div>'
         headline = load_headline(profile, name, reports_root=root) or {}
         items = "".join(f"<li>{html.escape(str(k))}: <b>{html.escape(_format_value(v))}</b></li>"
                         for k, v in headline.items())
@@ -540,6 +560,6 @@ def write_index(reports_root: Path | None = None) -> Path:
 
 __all__ = [
     "NotebookRun", "RunSummary", "discover_notebooks", "is_cached", "load_headline",
-    "notebook_fingerprint", "prepare_notebooks", "read_runs", "render_html", "run_notebooks",
+    "notebook_fingerprint", "prepare_notebooks", "read_run_notes", "read_runs", "render_html", "run_notebooks",
     "save_figure", "save_headline", "save_table", "select_notebooks", "write_index",
 ]

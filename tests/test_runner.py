@@ -112,8 +112,10 @@ def test_tables_figures_headlines_go_to_the_profile_folder(tmp_path: Path, monke
     save_headline("smoke", "07_nasoa_vs_hpo", {"nasoa_acc": 0.9})
     assert load_headline("smoke", "07_nasoa_vs_hpo") == {"nasoa_acc": 0.9}
     assert load_headline("smoke", "08_none") is None
+    (tmp_path / "reports" / "smoke" / "run_notes.json").write_text('{"07_nasoa_vs_hpo": "resumed <stages>"}')
     index = write_index().read_text()
     assert "07_nasoa_vs_hpo" in index and "nasoa_acc" in index and "not run by the runner" in index
+    assert "resumed &lt;stages&gt;" in index
     assert 'href="smoke/table2.csv"' in index and 'href="smoke/fig6.png"' in index
 
 
