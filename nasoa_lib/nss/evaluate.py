@@ -26,9 +26,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from nasoa_lib.checkpoint import load_checkpoint, restore, resume, save_checkpoint
 from nasoa_lib.nss.flops import architecture_flops
 from nasoa_lib.nss.search import (
-    CHECKPOINT_FILE,
     NSSConfig,
     NSSData,
     cosine_lr,
@@ -62,16 +62,11 @@ def train_evaluation_supernet(config: NSSConfig, data: NSSData, store,
     torch.manual_seed(config.seed + 17)
     net = SuperNet(config.expanded, data.num_classes)
     if store.has(EVALNET_KIND, key):
-        net.load_state_dict(store.load_torch(EVALNET_KIND, key, CHECKPOINT_FILE)["net"])
+        restore(load_checkpoint(store, EVALNET_KIND, key), net=net)
         return net, key
     opt = torch.optim.SGD(net.parameters(), lr=config.eval_lr, momentum=config.momentum,
                           weight_decay=config.weight_decay)
-    start, history = 0, []
-    if store.artifact_exists(EVALNET_KIND, key, CHECKPOINT_FILE):
-        state = store.load_torch(EVALNET_KIND, key, CHECKPOINT_FILE)
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        start, history = state["epoch"], state["history"]
+    start, history = resume(store, EVALNET_KIND, key, net=net, opt=opt)
     x = torch.cat([data.x_weights, data.x_arch])
     y = torch.cat([data.y_weights, data.y_arch])
     spe = len(y) // config.batch_size
@@ -93,9 +88,7 @@ def train_evaluation_supernet(config: NSSConfig, data: NSSData, store,
             if progress:
                 progress(1)
         history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses))})
-        store.save_torch(EVALNET_KIND, key, CHECKPOINT_FILE,
-                         {"net": net.state_dict(), "opt": opt.state_dict(), "epoch": epoch + 1,
-                          "history": history})
+        save_checkpoint(store, EVALNET_KIND, key, epoch + 1, history, net=net, opt=opt)
     from nasoa_lib.provenance import provenance
 
     store.put(EVALNET_KIND, key, {"dataset": data.name, "history": history},

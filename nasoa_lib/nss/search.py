@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasoa_lib.checkpoint import load_checkpoint, restore, resume, save_checkpoint
 from nasoa_lib.data import load_dataset, random_flip_crop, to_tensor
 from nasoa_lib.errors import InvalidNetworkSpace
 from nasoa_lib.nss.flops import (
@@ -346,7 +347,6 @@ def arch_step(net: SuperNet, dist: SpaceDistribution, opt: torch.optim.Optimizer
 
 WARMUP_KIND = "nss_warmup"
 SEARCH_KIND = "nss_search"
-CHECKPOINT_FILE = "checkpoint.pt"
 
 
 def warmup_spec(config: NSSConfig, dataset: str) -> dict[str, Any]:
@@ -369,11 +369,6 @@ def _new_state(config: NSSConfig, num_classes: int):
     return net, dist, wopt
 
 
-def _state_dict(net, dist, wopt, aopt, epoch: int, history: list) -> dict:
-    return {"net": net.state_dict(), "dist": dist.state_dict(), "wopt": wopt.state_dict(),
-            "aopt": None if aopt is None else aopt.state_dict(), "epoch": epoch, "history": history}
-
-
 def _steps_per_epoch(config: NSSConfig, n: int) -> int:
     return n // config.batch_size
 
@@ -384,14 +379,10 @@ def run_warmup(config: NSSConfig, data: NSSData, store, progress: Callable | Non
 
     key = spec_key(warmup_spec(config, data.name))
     if store.has(WARMUP_KIND, key):
-        return store.load_torch(WARMUP_KIND, key, CHECKPOINT_FILE)
+        return load_checkpoint(store, WARMUP_KIND, key)
     net, dist, wopt = _new_state(config, data.num_classes)
-    start, history = 0, []
-    if store.artifact_exists(WARMUP_KIND, key, CHECKPOINT_FILE):
-        state = store.load_torch(WARMUP_KIND, key, CHECKPOINT_FILE)
-        net.load_state_dict(state["net"])
-        wopt.load_state_dict(state["wopt"])
-        start, history = state["epoch"], state["history"]
+    start, history = resume(store, WARMUP_KIND, key, net=net, wopt=wopt)
+    if start:
         log.info("warm-up %s: resuming at epoch %d", data.name, start)
     spe = _steps_per_epoch(config, len(data.y_weights))
     total_steps = spe * config.epochs
@@ -411,10 +402,9 @@ def run_warmup(config: NSSConfig, data: NSSData, store, progress: Callable | Non
             if progress:
                 progress(1)
         history.append({"epoch": epoch + 1, "phase": "warmup", "train_loss": float(np.mean(losses))})
-        store.save_torch(WARMUP_KIND, key, CHECKPOINT_FILE,
-                         _state_dict(net, dist, wopt, None, epoch + 1, history))
-    state = _state_dict(net, dist, wopt, None, config.warmup_epochs, history)
-    store.save_torch(WARMUP_KIND, key, CHECKPOINT_FILE, state)
+        save_checkpoint(store, WARMUP_KIND, key, epoch + 1, history, net=net, dist=dist, wopt=wopt, aopt=None)
+    state = save_checkpoint(store, WARMUP_KIND, key, config.warmup_epochs, history,
+                            net=net, dist=dist, wopt=wopt, aopt=None)
     store.put(WARMUP_KIND, key, {"dataset": data.name, "history": history})
     return state
 
@@ -438,16 +428,8 @@ def run_search(config: NSSConfig, data: NSSData, target: float, store,
     arch_lr = scaled_arch_lr(config, arch_steps)
     aopt = torch.optim.Adam(dist.parameters(), lr=arch_lr, betas=(0.5, 0.999),
                             weight_decay=config.arch_weight_decay)
-    if store.artifact_exists(SEARCH_KIND, key, CHECKPOINT_FILE):
-        state = store.load_torch(SEARCH_KIND, key, CHECKPOINT_FILE)
-    else:
-        state = run_warmup(config, data, store, progress)
-    net.load_state_dict(state["net"])
-    dist.load_state_dict(state["dist"])
-    wopt.load_state_dict(state["wopt"])
-    if state.get("aopt"):
-        aopt.load_state_dict(state["aopt"])
-    start, history = state["epoch"], list(state["history"])
+    state = load_checkpoint(store, SEARCH_KIND, key) or run_warmup(config, data, store, progress)
+    start, history = restore(state, net=net, dist=dist, wopt=wopt, aopt=aopt)
     total_steps = spe * config.epochs
     tag = int(round(target))
     for epoch in range(start, config.epochs):
@@ -475,8 +457,7 @@ def run_search(config: NSSConfig, data: NSSData, target: float, store,
                         "flops_loss": float(np.mean([s["flops_loss"] for s in stats])),
                         "tau": tau, "depth_probs": probs["depth"].tolist(),
                         "width_probs": probs["width"].tolist()})
-        store.save_torch(SEARCH_KIND, key, CHECKPOINT_FILE,
-                         _state_dict(net, dist, wopt, aopt, epoch + 1, history))
+        save_checkpoint(store, SEARCH_KIND, key, epoch + 1, history, net=net, dist=dist, wopt=wopt, aopt=aopt)
     rng = np.random.default_rng([config.seed, 3, tag % (2**31)])
     candidates = dist.sample_spaces(config.n_space_samples, rng)
     elite = choose_elite_space(candidates, target, config.image_size, data.num_classes)
