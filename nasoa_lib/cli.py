@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 from nasoa_lib import __version__
 from nasoa_lib.errors import NasoaError
+from nasoa_lib.generator import commands as _generator_commands
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -124,6 +125,10 @@ COMMANDS: list[Command] = [
             _index_arguments, _index),
     Command("profiles", "list the scale profiles of configs/profiles.yaml", "nasoa profiles",
             _profiles_arguments, _profiles),
+    Command("recommend", _generator_commands.RECOMMEND_HELP, _generator_commands.RECOMMEND_EXAMPLES,
+            _generator_commands.recommend_arguments, _generator_commands.recommend_command),
+    Command("finetune", _generator_commands.FINETUNE_HELP, _generator_commands.FINETUNE_EXAMPLES,
+            _generator_commands.finetune_arguments, _generator_commands.finetune_command),
 ]
 
 

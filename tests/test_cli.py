@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nasoa_lib import cli, paths
@@ -81,3 +83,122 @@ def test_missing_subcommand_is_a_usage_error(capsys):
     with pytest.raises(SystemExit) as info:
         cli.main([])
     assert info.value.code == 2 and "COMMAND" in capsys.readouterr().err
+
+
+# ---- nasoa recommend / nasoa finetune (the schedule generator for a practitioner's images) ---------
+
+
+def _image_folder(root: Path, classes: int = 2, per_class: int = 6) -> Path:
+    """Real images of a prepared dataset written out as an ImageFolder (one PNG per image)."""
+    from PIL import Image
+
+    from nasoa_lib.data import load_dataset
+
+    data = load_dataset("cifar10")
+    for c in range(classes):
+        folder = root / data.class_names[c]
+        folder.mkdir(parents=True)
+        for i, idx in enumerate(np.flatnonzero(data.y_train == c)[:per_class]):
+            Image.fromarray(data.x_train[idx]).save(folder / f"{i}.png")
+    return root
+
+
+@pytest.fixture(scope="module")
+def smoke_service(tmp_path_factory):
+    """A smoke store with a real (tiny) zoo, the reference network and an adaptive predictor."""
+    import pandas as pd
+
+    from nasoa_lib import zoo
+    from nasoa_lib.online import make_predictor, store_predictor
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.train import pretrain
+
+    root = tmp_path_factory.mktemp("cli-store")
+    patch = pytest.MonkeyPatch()
+    patch.setenv("NASOA_STORE", str(root))
+    store = ArtifactStore.for_profile("smoke")
+    evaluations = pd.DataFrame({"code": ["011-_16_1-2-2-1", "020-_16_1-2-2-1"], "feasible": [True, True],
+                                "proxy_top1": [0.1, 0.2], "step_ms": [1.0, 2.0]})
+    cards = zoo.build_zoo("smoke", evaluations, store, progress=False)
+    pretrain("resnet18", profile="smoke", store=store, progress=False)
+    store_predictor(store, "adaptive", make_predictor("adaptive", [c.name for c in cards], seed=0))
+    data = _image_folder(tmp_path_factory.mktemp("user-data") / "pets")
+    yield store, data
+    patch.undo()
+
+
+def _one_error(capsys) -> tuple[str, str]:
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), err
+    assert "Traceback" not in err
+    return lines[0], lines[1]
+
+
+def test_recommend_prints_model_regime_prediction_time_and_runners_up(smoke_service, tmp_path, capsys):
+    _, data = smoke_service
+    saved = tmp_path / "rec.json"
+    assert cli.main(["recommend", "--data", str(data), "--budget", "10m", "--profile", "smoke", "--save", str(saved)]) == 0
+    out = capsys.readouterr().out
+    for text in ("model:", "regime:", "predicted accuracy:", "expected time:", "runners-up"):
+        assert text in out
+    assert cli.main(["recommend", "--data", str(data), "--budget", "10m", "--profile", "smoke", "--json"]) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["chosen"]["expected_seconds"] <= 600 and len(rec["runners_up"]) <= 5
+    assert rec["task"]["num_classes"] == 2 and rec["chosen"]["model"].startswith("ours/ET-NAS-")
+    assert saved.is_file()
+
+
+def test_finetune_saves_weights_and_card_and_teaches_the_predictor(smoke_service, tmp_path, capsys):
+    from nasoa_lib.online import load_predictor
+
+    store, data = smoke_service
+    out = tmp_path / "run"
+    assert cli.main(["finetune", "--data", str(data), "--budget", "10m", "--profile", "smoke", "--out", str(out),
+                     "--no-progress"]) == 0
+    assert "accuracy:" in capsys.readouterr().out
+    card = json.loads((out / "run_card.json").read_text())
+    assert 0.0 <= card["outcome"]["accuracy"] <= 1.0 and (out / "model.pt").is_file()
+    first = load_predictor(store, "service").updates
+    assert first >= 1 and card["predictor"]["updates"] == first
+    saved = tmp_path / "rec.json"
+    assert cli.main(["recommend", "--data", str(data), "--budget", "10m", "--profile", "smoke", "--save", str(saved)]) == 0
+    assert cli.main(["finetune", "--data", str(data), "--recommendation", str(saved), "--profile", "smoke",
+                     "--out", str(tmp_path / "again"), "--no-progress"]) == 0
+    assert load_predictor(store, "service").updates == first + 1
+
+
+@pytest.mark.parametrize("case", ["missing", "unreadable", "no_classes", "one_image", "bad_budget", "impossible"])
+def test_practitioner_errors_are_one_line_and_a_hint(case, smoke_service, tmp_path, capsys):
+    _, data = smoke_service
+    budget = "10m"
+    if case == "missing":
+        data = tmp_path / "nowhere"
+    elif case == "unreadable":
+        data = _image_folder(tmp_path / "broken")
+        (data / "airplane" / "bad.jpg").write_bytes(b"not an image")
+    elif case == "no_classes":
+        data = tmp_path / "empty"
+        data.mkdir()
+    elif case == "one_image":
+        data = _image_folder(tmp_path / "tiny", per_class=1)
+    elif case == "bad_budget":
+        budget = "10x"
+    else:
+        budget = "0.001s"
+    assert cli.main(["recommend", "--data", str(data), "--budget", budget, "--profile", "smoke"]) == 2
+    error, hint = _one_error(capsys)
+    expected = {"missing": "does not exist", "unreadable": "cannot read image", "no_classes": "class folder",
+                "one_image": "1 image", "bad_budget": "cannot read the time budget",
+                "impossible": "no model fits"}[case]
+    assert expected in error
+    if case == "impossible":
+        assert "smallest feasible budget" in hint
+
+
+def test_recommend_without_a_zoo_says_which_command_builds_it(smoke_service, tmp_path, monkeypatch, capsys):
+    _, data = smoke_service
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "empty-store"))
+    assert cli.main(["recommend", "--data", str(data), "--budget", "10m", "--profile", "smoke"]) == 2
+    error, hint = _one_error(capsys)
+    assert "zoo" in error and "nasoa reproduce --profile smoke --only 00,01,02,03" in hint

@@ -1,0 +1,120 @@
+"""``nasoa recommend`` and ``nasoa finetune``: G(D, T) for a practitioner's own images.
+
+Each command is an (arguments, action) pair registered in :data:`nasoa_lib.cli.COMMANDS`; every
+:class:`~nasoa_lib.errors.NasoaError` (missing path, unreadable image, one class, impossible
+budget, zoo or predictor not built) reaches the user as one ``error:`` line and one ``hint:`` line.
+Heavy libraries load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+RECOMMEND_HELP = "recommend a zoo model and fine-tuning regime for your images and a time budget (NASOA G(D, T))"
+RECOMMEND_EXAMPLES = ("nasoa recommend --data ~/photos/flowers --budget 10m\n"
+                      "nasoa recommend --data my_task.npz --budget 90s --json\n"
+                      "nasoa recommend --data ~/photos/flowers --budget 1h --save rec.json --profile laptop")
+FINETUNE_HELP = "fine-tune the recommended model on your images and teach the online predictor the result"
+FINETUNE_EXAMPLES = ("nasoa finetune --data ~/photos/flowers --budget 10m --out runs/flowers\n"
+                     "nasoa finetune --data ~/photos/flowers --recommendation rec.json")
+_DATA_HELP = "an image folder (DIR/<class>/<image>.jpg, torchvision ImageFolder layout) or an .npz in our format"
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    from nasoa_lib.profiles import DEFAULT_PROFILE
+
+    parser.add_argument("--data", required=True, type=Path, metavar="PATH", help=_DATA_HELP)
+    parser.add_argument("--profile", default=DEFAULT_PROFILE,
+                        help="scale profile whose zoo, predictor and store to use (default: %(default)s)")
+
+
+def recommend_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--budget", required=True, metavar="TIME",
+                        help="fine-tuning time budget on this machine: 90s, 10m, 1h, 1h30m")
+    parser.add_argument("--json", action="store_true", help="print the recommendation as JSON")
+    parser.add_argument("--save", type=Path, metavar="FILE", help="also save it for nasoa finetune --recommendation")
+
+
+def finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser)
+    parser.add_argument("--budget", metavar="TIME", help="time budget (90s, 10m, 1h); or give --recommendation")
+    parser.add_argument("--recommendation", type=Path, metavar="FILE", help="a recommendation saved by nasoa recommend --save")
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where to write model.pt and run_card.json "
+                        "(default: nasoa-runs/<data name>)")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _format(recommendation) -> str:
+    from nasoa_lib.generator.budget import format_seconds
+
+    r, t = recommendation, recommendation.task
+    c = r.chosen
+    lines = [
+        f"data: {t.name} ({t.num_classes} classes, {t.n_train} training / {t.n_test} test images, "
+        f"domain similarity {t.domain_similarity:.3f})",
+        f"budget: {format_seconds(r.time_budget)}  (grid: {r.grid_size} regimes fit)",
+        "",
+        f"model:            {c.model}",
+        f"regime:           lr {c.lr:g}, {c.iterations} iterations, {c.frozen_stages} frozen stage(s), "
+        f"batch {r.settings['batch_size']}, {r.settings['lr_schedule']} schedule",
+        f"predicted accuracy: {100 * c.predicted_accuracy:.1f} %",
+        f"expected time:    {format_seconds(c.expected_seconds)}",
+    ]
+    if r.runners_up:
+        lines += ["", f"runners-up (top {len(r.runners_up)}):",
+                  f"  {'model':<22} {'lr':>7} {'iters':>6} {'frozen':>6} {'pred.%':>7} {'time':>9}"]
+        lines += [f"  {a.model:<22} {a.lr:>7g} {a.iterations:>6d} {a.frozen_stages:>6d} "
+                  f"{100 * a.predicted_accuracy:>7.1f} {format_seconds(a.expected_seconds):>9}" for a in r.runners_up]
+    return "\n".join(lines)
+
+
+def recommend_command(args: argparse.Namespace) -> int:
+    from nasoa_lib.generator import service
+    from nasoa_lib.generator.budget import parse_budget
+
+    budget = parse_budget(args.budget)
+    dataset = service.load_data(args.data, args.profile)
+    svc = service.open_service(args.profile, progress=not args.json)
+    recommendation = service.recommend_for(dataset, budget, svc)
+    if args.save:
+        service.save_recommendation(recommendation, args.save)
+    if args.json:
+        print(json.dumps({**recommendation.to_dict(), "predictor": svc.predictor_name}, indent=2))
+    else:
+        print(_format(recommendation))
+        print(f"\npredictor: {svc.predictor_name} ({getattr(svc.predictor, 'updates', 0)} online updates)")
+        if args.save:
+            print(f"saved: {args.save}")
+    return 0
+
+
+def finetune_command(args: argparse.Namespace) -> int:
+    from nasoa_lib.errors import NasoaError
+    from nasoa_lib.generator import service
+    from nasoa_lib.generator.budget import format_seconds, parse_budget
+
+    if (args.budget is None) == (args.recommendation is None):
+        raise NasoaError("give either --budget or --recommendation (exactly one)",
+                                  hint="nasoa finetune --data DIR --budget 10m, or --recommendation rec.json")
+    budget = None if args.budget is None else parse_budget(args.budget)
+    dataset = service.load_data(args.data, args.profile)
+    recommendation = None if args.recommendation is None else service.load_recommendation(args.recommendation)
+    svc = service.open_service(args.profile, progress=not args.no_progress)
+    if recommendation is not None:
+        service.check_matches(recommendation, dataset)
+    else:
+        recommendation = service.recommend_for(dataset, budget, svc)
+    print(_format(recommendation))
+    print()
+    out = args.out or Path("nasoa-runs") / dataset.name
+    card = service.finetune_for(dataset, recommendation, svc, out, progress=not args.no_progress)
+    o = card["outcome"]
+    print(f"\naccuracy: {100 * o['accuracy']:.1f} % (predicted {100 * o['predicted_accuracy']:.1f} %), "
+          f"wall-clock {format_seconds(o['wall_seconds'])} (expected {format_seconds(o['expected_seconds'])}, "
+          f"budget {format_seconds(o['time_budget'])})")
+    print(f"predictor '{card['predictor']['name']}' updated ({card['predictor']['updates']} online updates)")
+    print(f"saved: {Path(out) / service.WEIGHTS_FILE}, {Path(out) / service.CARD_FILE}")
+    return 0

@@ -1,0 +1,174 @@
+"""The schedule generator G(D, T) (NASOA section 3.2, Eq. 2).
+
+    [Regime_FT, A*] = argmax_{A in Zoo, Regime in S_FT} Acc_P(A, Regime, stat(D))
+
+"Once the time constraint T is provided, the max number of iterations for different models can be
+calculated by an offline step-time lookup table ... The optimal selection of model and
+hyperparameters is obtained by ranking the predicted accuracy of all possible grid combinations."
+
+:func:`candidate_grid` enumerates model x lr x frozen stages x iterations (the ladder values up to
+the largest whose *expected wall-clock*, from :class:`~nasoa_lib.generator.timing.FinetuneTimeTable`,
+fits T; a whole run counts: fixed cost, frozen-prefix cache, steps, final evaluation);
+:func:`rank` scores every row with the predictor in one call and sorts by predicted accuracy (ties:
+the faster regime first); :func:`recommend` returns the argmax with its runners-up. All three are
+pure: no training, no timing, no files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from nasoa_lib.errors import BudgetTooSmallError, InvalidRegimeError
+from nasoa_lib.finetune import FinetuneSettings, Regime
+from nasoa_lib.generator.budget import format_seconds
+from nasoa_lib.generator.config import GeneratorConfig
+from nasoa_lib.generator.features import TaskFeatures, check_size
+from nasoa_lib.metafeatures import FEATURE_COLUMNS
+
+GRID_COLUMNS = (*FEATURE_COLUMNS, "expected_seconds")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One grid point: model + regime, its predicted accuracy and expected wall-clock."""
+
+    model: str
+    lr: float
+    frozen_stages: int
+    iterations: int
+    predicted_accuracy: float
+    expected_seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Candidate":
+        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    """G(D, T)'s answer: the chosen model and regime, the runners-up, and what it was chosen from."""
+
+    task: TaskFeatures
+    time_budget: float
+    chosen: Candidate
+    runners_up: tuple[Candidate, ...]
+    grid_size: int
+    source_accuracy: float
+    settings: Mapping[str, Any]
+
+    def regime(self) -> Regime:
+        """The fine-tuning regime to run (the profile's batch size, schedule, momentum, ...)."""
+        s = FinetuneSettings(**{k: v for k, v in self.settings.items() if k in FinetuneSettings.__dataclass_fields__})
+        return s.regime(lr=self.chosen.lr, iterations=self.chosen.iterations, frozen_stages=self.chosen.frozen_stages)
+
+    def features(self) -> dict[str, Any]:
+        """The chosen run's meta-features (one predictor row)."""
+        return {"model": self.chosen.model, "domain_similarity": self.task.domain_similarity,
+                "images_per_class": self.task.images_per_class, "num_classes": self.task.num_classes,
+                "source_accuracy": self.source_accuracy, "iterations": self.chosen.iterations,
+                "lr": self.chosen.lr, "frozen_stages": self.chosen.frozen_stages}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"task": self.task.to_dict(), "time_budget": self.time_budget, "chosen": self.chosen.to_dict(),
+                "runners_up": [c.to_dict() for c in self.runners_up], "grid_size": self.grid_size,
+                "source_accuracy": self.source_accuracy, "settings": dict(self.settings)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "Recommendation":
+        return cls(TaskFeatures.from_dict(d["task"]), float(d["time_budget"]), Candidate.from_dict(d["chosen"]),
+                   tuple(Candidate.from_dict(c) for c in d["runners_up"]), int(d["grid_size"]),
+                   float(d["source_accuracy"]), dict(d["settings"]))
+
+
+def smallest_feasible_budget(task: TaskFeatures, models: Sequence[str], table, config: GeneratorConfig) -> float:
+    """The least T for which some grid point fits: the cheapest (model, frozen stages) at the
+    smallest ladder value."""
+    first = config.ladder[0]
+    return float(min(table.expected_seconds(m, k, first, task.n_train, task.n_test)
+                     for m in models for k in config.frozen_stages))
+
+
+def candidate_grid(task: TaskFeatures, time_budget: float, zoo: Mapping[str, float], table,
+                   config: GeneratorConfig) -> pd.DataFrame:
+    """Every (model, lr, frozen stages, iterations) whose expected wall-clock fits ``time_budget``,
+    as predictor rows (:data:`~nasoa_lib.metafeatures.FEATURE_COLUMNS`) plus ``expected_seconds``.
+
+    ``zoo`` maps each candidate model's name to its source accuracy (a fraction).
+    """
+    ladder = np.asarray(config.ladder, dtype=np.int64)
+    lrs = np.asarray(config.lrs, dtype=np.float64)
+    parts: list[dict[str, np.ndarray]] = []
+    for model, source_accuracy in zoo.items():
+        for k in config.frozen_stages:
+            seconds = table.expected_seconds(model, k, ladder, task.n_train, task.n_test)
+            fits = seconds <= time_budget
+            if not fits.any():
+                continue
+            its, secs = ladder[fits], seconds[fits]
+            n = len(its) * len(lrs)
+            parts.append({
+                "model": np.full(n, model, dtype=object),
+                "lr": np.repeat(lrs, len(its)),
+                "frozen_stages": np.full(n, k, dtype=np.int64),
+                "iterations": np.tile(its, len(lrs)),
+                "expected_seconds": np.tile(secs, len(lrs)),
+                "source_accuracy": np.full(n, float(source_accuracy)),
+            })
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object if c == "model" else float) for c in GRID_COLUMNS})
+    grid = pd.DataFrame({key: np.concatenate([p[key] for p in parts]) for key in parts[0]})
+    grid["domain_similarity"] = task.domain_similarity
+    grid["images_per_class"] = task.images_per_class
+    grid["num_classes"] = task.num_classes
+    return grid[list(GRID_COLUMNS)]
+
+
+def rank(grid: pd.DataFrame, predictor: Any) -> pd.DataFrame:
+    """``grid`` with ``predicted_accuracy`` from one ``predictor.predict`` call, best first (ties:
+    the shorter expected wall-clock, then grid order)."""
+    scores = np.asarray(predictor.predict(grid[list(FEATURE_COLUMNS)]), dtype=np.float64).reshape(-1)
+    if scores.shape != (len(grid),) or not np.isfinite(scores).all():
+        raise InvalidRegimeError(f"the predictor returned {scores.shape} scores for {len(grid)} grid rows "
+                                 f"({'non-finite values' if scores.size == len(grid) else 'wrong count'})",
+                                 hint="use a predictor with predict(DataFrame) -> one accuracy per row")
+    ranked = grid.assign(predicted_accuracy=scores)
+    order = np.lexsort((np.arange(len(ranked)), ranked["expected_seconds"].to_numpy(), -scores))
+    return ranked.iloc[order].reset_index(drop=True)
+
+
+def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float], predictor: Any, step_time_table,
+              *, config: GeneratorConfig, settings: FinetuneSettings) -> Recommendation:
+    """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T.
+
+    Raises :class:`~nasoa_lib.errors.InvalidDataError` for a dataset too small to fine-tune and
+    :class:`~nasoa_lib.errors.BudgetTooSmallError` (stating the smallest feasible budget) when no
+    grid point fits.
+    """
+    check_size(dataset, config.min_images_per_class)
+    if not zoo:
+        raise InvalidRegimeError("no candidate models to choose from", hint="build the zoo (notebook 03) first")
+    if not (isinstance(time_budget, (int, float)) and np.isfinite(time_budget) and time_budget > 0):
+        raise BudgetTooSmallError(f"time budget {time_budget!r} must be a number of seconds > 0",
+                                  hint="e.g. 90s, 10m, 1h")
+    grid = candidate_grid(dataset, float(time_budget), zoo, step_time_table, config)
+    if grid.empty:
+        least = smallest_feasible_budget(dataset, list(zoo), step_time_table, config)
+        raise BudgetTooSmallError(
+            f"no model fits a budget of {format_seconds(time_budget)} on {dataset.name!r} "
+            f"({dataset.n_train} training images, {dataset.n_test} test images) on {step_time_table.device}",
+            hint=f"the smallest feasible budget is {format_seconds(least)} ({config.ladder[0]} iterations of the "
+            "fastest model and frozen-stage setting, with its fixed cost and evaluation)",
+        )
+    ranked = rank(grid, predictor)
+    rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
+                      float(r.predicted_accuracy), float(r.expected_seconds))
+            for r in ranked.head(1 + config.top_k).itertuples(index=False)]
+    return Recommendation(dataset, float(time_budget), rows[0], tuple(rows[1:]), len(grid),
+                          float(zoo[rows[0].model]), asdict(settings))

@@ -1,0 +1,13 @@
+"""The HPO baselines of NASOA Table 4 (random search, BOHB) and the final comparison (notebook 07).
+
+``space``: model x lr x frozen stages x iterations under a time constraint; ``search``: random
+search and SMAC3's BOHB, charged real fine-tuning wall-clock; ``methods``: the rows of Tables 4-5
+and the paper's numbers; ``comparison``: the notebook's stages (tasks, constraints, runs, tables).
+"""
+
+from nasoa_lib.hpo.methods import METHODS, PAPER_TABLE4, PAPER_TABLE5, Method
+from nasoa_lib.hpo.search import SearchResult, TrialRecord, bohb, random_search
+from nasoa_lib.hpo.space import SearchSpace, Trial
+
+__all__ = ["METHODS", "PAPER_TABLE4", "PAPER_TABLE5", "Method", "SearchResult", "SearchSpace", "Trial",
+           "TrialRecord", "bohb", "random_search"]

@@ -1,0 +1,520 @@
+"""Collecting the meta-dataset: many real fine-tuning runs, in parallel, resumable (NASOA 4.3).
+
+:func:`collect` makes sure runs ``0 .. runs-1`` of the profile's collection exist. Run ``i`` is
+drawn by :func:`~nasoa_lib.metadata.sampling.sample_run`; its meta-features (domain similarity by
+EMD, source accuracy, ...) are computed in the parent, the fine-tuning happens in a worker, and
+the worker appends the row to the artifact store itself (kind ``meta_run``), keyed by
+``(collection, index)``:
+
+* **kill -9 at any point** loses at most the runs in flight: every finished row is one committed
+  SQLite transaction (WAL, ``synchronous=FULL``); a re-run skips the indices already stored and
+  runs the others, and ``INSERT OR IGNORE`` on the key means an index is never stored twice, even
+  if an orphaned worker of the killed run finishes the same index later;
+* **extension**: asking for more runs adds indices; the ones already there are not touched;
+* **parallelism**: a local pool of ``workers`` spawned processes, each with
+  ``cores // workers`` torch threads (both cores busy with the default two workers), or Ray tasks
+  when a cluster address is given (``address="local"`` starts a one-machine Ray instance).
+
+A collection is identified by :func:`collection_id`: the profile, the sampling ranges, the
+fine-tuning settings and the meta-feature settings. Changing any of these starts another
+collection; changing ``runs``, ``workers`` or the model list extends the same one.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterator, Mapping, Sequence
+
+import pandas as pd
+
+from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError
+from nasoa_lib.finetune import FinetuneSettings, worker_threads
+from nasoa_lib.metadata.config import MetaDatasetConfig
+from nasoa_lib.metadata.sampling import DatasetCounts, SampledRun, check_meta_train, sample_run
+from nasoa_lib.metafeatures import MetaFeatureConfig, MetaFeatures
+from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.store import ArtifactStore, spec_key
+
+log = logging.getLogger(__name__)
+
+META_RUN_KIND = "meta_run"
+STEP_TIME_KIND = "meta_step_time"
+#: Planning only: time of a fine-tuning step with k frozen stages relative to k = 0, from the
+#: measured speed-ups 1.26 / 1.73 / 2.49 / 6.11 (ResNet-18, batch 64, frozen-prefix cache on;
+#: ``benchmarks/finetune_throughput.py``, reports/benchmarks/finetune_throughput.csv).
+FROZEN_COST = {0: 1.0, 1: 1 / 1.26, 2: 1 / 1.73, 3: 1 / 2.49, 4: 1 / 6.11}
+#: Planning only: seconds per run besides training steps (task arrays, model copy, evaluation),
+#: measured on smoke runs of the collector (see the profile comment of ``metadata:``).
+RUN_OVERHEAD_S = 0.35
+
+
+@dataclass(frozen=True)
+class CandidateModel:
+    """A model the collector may fine-tune: ``name`` is its meta-feature value (baseline name or
+    zoo member), ``target`` what :func:`~nasoa_lib.train.load_pretrained` takes (name or code)."""
+
+    name: str
+    target: str
+    group: str
+    source_accuracy: float
+    pretrained_key: str
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything a worker needs for one run (small and picklable: no arrays, no weights)."""
+
+    store_root: str
+    profile: str
+    collection: str
+    key: str
+    run: SampledRun
+    model: CandidateModel
+    features: MetaFeatures
+    emd: float
+
+
+@dataclass(frozen=True)
+class CollectSummary:
+    """What one :func:`collect` call did."""
+
+    collection: str
+    requested: int
+    already_stored: int
+    collected: int
+    rows: int
+    wall_seconds: float
+    workers: int
+    threads_per_worker: int
+    backend: str
+    cpu_seconds: float = 0.0
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def runs_per_hour(self) -> float:
+        return 3600.0 * self.collected / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+
+    @property
+    def cpu_utilisation(self) -> float:
+        """Worker CPU seconds over ``wall x cores``: 1.0 means every core busy fine-tuning."""
+        return self.cpu_seconds / (self.wall_seconds * self.cores) if self.wall_seconds > 0 else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "runs_per_hour": self.runs_per_hour, "cpu_utilisation": self.cpu_utilisation}
+
+
+# ----------------------------------------------------------------------------------------------
+# Identity and models
+# ----------------------------------------------------------------------------------------------
+
+
+def _profile(profile: Profile | str) -> Profile:
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
+
+def collection_id(profile: Profile | str, config: MetaDatasetConfig | None = None) -> str:
+    """Key of the profile's collection: what decides run ``i`` (see module docstring)."""
+    prof = _profile(profile)
+    config = config or MetaDatasetConfig.from_profile(prof)
+    return spec_key({
+        "stage": "meta_dataset", "profile": prof.name, "source": prof.source_dataset,
+        "meta_train": list(prof.meta_train), "image_size": prof.image_size,
+        "sampling": config.sampling_dict(), "finetune": asdict(FinetuneSettings.from_profile(prof)),
+        "metafeatures": MetaFeatureConfig.from_profile(prof).to_dict(),
+    })
+
+
+def run_key(collection: str, index: int) -> str:
+    """Store key of run ``index``: one row per index, whichever model it drew."""
+    return spec_key({"stage": META_RUN_KIND, "collection": collection, "index": int(index)})
+
+
+def baseline_names(profile: Profile | str, config: MetaDatasetConfig | None = None) -> tuple[str, ...]:
+    prof = _profile(profile)
+    config = config or MetaDatasetConfig.from_profile(prof)
+    if config.baselines is not None:
+        return config.baselines
+    return tuple(prof.sections.get("models", {}).get("baselines", ()))
+
+
+def candidate_models(
+    profile: Profile | str, store: ArtifactStore | None = None, config: MetaDatasetConfig | None = None,
+    pretrain_missing: bool = False, progress: bool = True,
+) -> list[CandidateModel]:
+    """The baselines (pretrained with the profile's shared recipe) and, with ``config.zoo``, every
+    zoo member built so far; a baseline not yet pretrained is pretrained (``pretrain_missing``) or
+    an :class:`ArtifactNotFoundError` naming the notebook that pretrains it."""
+    from nasoa_lib.train import PRETRAINED_KIND, PretrainRecipe, pretrain, pretrain_key
+
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    config = config or MetaDatasetConfig.from_profile(prof)
+    recipe = PretrainRecipe.from_profile(prof)
+    out: list[CandidateModel] = []
+    for name in baseline_names(prof, config):
+        key = pretrain_key(name, prof.source_dataset, recipe, prof)
+        record = store.get(PRETRAINED_KIND, key)
+        if record is None:
+            if not pretrain_missing:
+                raise ArtifactNotFoundError(
+                    f"baseline {name!r} is not pretrained for profile {prof.name!r} in {store.root}",
+                    hint="run notebooks 01 and 04 first, or pass pretrain_missing=True",
+                )
+            record = pretrain(name, profile=prof, store=store, progress=progress).record
+        out.append(CandidateModel(name, name, "baseline", float(record["source_top1"]), key))
+    if config.zoo:
+        from nasoa_lib import zoo
+
+        for card in zoo.cards(prof, store).values():
+            out.append(CandidateModel(card.name, card.code, card.group, float(card.source_top1), card.pretrain_key))
+    if not out:
+        raise ArtifactNotFoundError("no model to collect runs with", hint="list baselines in the profile or build the zoo")
+    names = [m.name for m in out]
+    if len(set(names)) != len(names):
+        raise NasoaError(f"duplicate model names {names}", hint="a baseline and a zoo member share a name")
+    return out
+
+
+def dataset_counts(profile: Profile | str) -> list[DatasetCounts]:
+    """Class counts of the profile's meta-train datasets (each loaded and checksum-verified)."""
+    from nasoa_lib.data import load_dataset
+
+    prof = _profile(profile)
+    check_meta_train(prof.meta_train, prof.meta_test)
+    return [DatasetCounts.of(load_dataset(name)) for name in prof.meta_train]
+
+
+# ----------------------------------------------------------------------------------------------
+# Planning
+# ----------------------------------------------------------------------------------------------
+
+
+def pending_runs(
+    profile: Profile | str, runs: int | None = None, store: ArtifactStore | None = None,
+    config: MetaDatasetConfig | None = None, models: Sequence[CandidateModel] | None = None,
+) -> list[SampledRun]:
+    """Runs ``0 .. runs-1`` of the collection not yet in the store."""
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    config = config or MetaDatasetConfig.from_profile(prof)
+    runs = config.runs if runs is None else runs
+    models = models if models is not None else candidate_models(prof, store, config)
+    counts = dataset_counts(prof)
+    settings = FinetuneSettings.from_profile(prof)
+    done = stored_indices(store, collection_id(prof, config))
+    names = [m.name for m in models]
+    return [sample_run(config, i, counts, names, settings) for i in range(runs) if i not in done]
+
+
+def step_seconds(
+    profile: Profile | str, models: Sequence[CandidateModel], threads: int, store: ArtifactStore | None = None,
+) -> dict[str, float]:
+    """Median seconds of one fine-tuning step (batch of the ``finetune:`` section, ``threads``
+    threads) per model, measured once and stored (kind ``meta_step_time``); used only to plan."""
+    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.search.config import small_image_stem
+    from nasoa_lib.train import build_model
+
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    settings = FinetuneSettings.from_profile(prof)
+    section = prof.sections.get("measure", {})
+    out = {}
+    for model in models:
+        spec = {"target": model.target, "batch_size": settings.batch_size, "image_size": prof.image_size,
+                "threads": threads, "num_classes": 10}
+        key = spec_key(spec)
+        record = store.get(STEP_TIME_KIND, key)
+        if record is None:
+            net = build_model(model.target, 10, prof.image_size, small_image_stem(prof))
+            timing = measure_step_time(net, settings.batch_size, prof.image_size, warmup=int(section.get("warmup", 2)),
+                                       steps=int(section.get("steps", 5)), threads=threads)
+            record = {**spec, "seconds": timing.median_ms / 1000.0, "timing": timing.to_dict()}
+            store.put(STEP_TIME_KIND, key, record)
+        out[model.name] = float(record["seconds"])
+    return out
+
+
+def expected_seconds(run: SampledRun, seconds_per_step: Mapping[str, float]) -> float:
+    """Planned seconds of one run: steps x measured step time x frozen-stage cost + overhead."""
+    return run.regime.iterations * seconds_per_step[run.model] * FROZEN_COST[run.regime.frozen_stages] + RUN_OVERHEAD_S
+
+
+def plan_table(runs: Sequence[SampledRun], seconds_per_step: Mapping[str, float], workers: int) -> pd.DataFrame:
+    """Pending runs and expected minutes per model, and the wall-clock on ``workers`` workers."""
+    rows = [{"model": r.model, "seconds": expected_seconds(r, seconds_per_step)} for r in runs]
+    frame = pd.DataFrame(rows, columns=["model", "seconds"])
+    table = frame.groupby("model").agg(runs=("seconds", "size"), cpu_minutes=("seconds", "sum")).reset_index()
+    table["cpu_minutes"] /= 60.0
+    table["step_ms"] = table.model.map(lambda m: 1000.0 * seconds_per_step[m])
+    table["expected_wall_minutes"] = table.cpu_minutes / workers
+    return table
+
+
+# ----------------------------------------------------------------------------------------------
+# Stored rows
+# ----------------------------------------------------------------------------------------------
+
+
+def corrupt_keys(store: ArtifactStore) -> list[str]:
+    """Keys of ``meta_run`` rows that cannot be decoded."""
+    good = {e.key for e in store.entries(META_RUN_KIND, skip_corrupt=True)}
+    return [k for k in store.keys(META_RUN_KIND) if k not in good]
+
+
+def drop_corrupt_rows(store: ArtifactStore) -> list[str]:
+    """Delete unreadable ``meta_run`` rows (their indices are collected again by :func:`collect`)."""
+    keys = corrupt_keys(store)
+    for key in keys:
+        store.delete(META_RUN_KIND, key)
+    if keys:
+        log.warning("dropped %d corrupt meta-dataset row(s): %s", len(keys), ", ".join(keys))
+    return keys
+
+
+def stored_rows(store: ArtifactStore, collection: str, skip_corrupt: bool = False) -> list[dict]:
+    """Rows of ``collection`` in storage order, each with its ``stored_at`` time; an unreadable
+    row raises (or is skipped)."""
+    try:
+        entries = store.entries(META_RUN_KIND, skip_corrupt=skip_corrupt)
+    except StoreCorruptedError as err:
+        raise StoreCorruptedError(
+            f"the meta-dataset in {store.root} has unreadable rows ({err})",
+            hint=f"read the others with skip_corrupt=True, or drop the bad rows with "
+            f"nasoa_lib.metadata.drop_corrupt_rows(ArtifactStore({str(store.root)!r})) and re-run collect(): "
+            "their runs are collected again",
+        ) from err
+    return [{**e.record, "stored_at": e.created_at} for e in entries if e.record.get("collection") == collection]
+
+
+def stored_indices(store: ArtifactStore, collection: str) -> set[int]:
+    return {int(r["index"]) for r in stored_rows(store, collection, skip_corrupt=True)}
+
+
+# ----------------------------------------------------------------------------------------------
+# Workers
+# ----------------------------------------------------------------------------------------------
+
+_PRETRAINED: dict[str, Any] = {}
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    logging.basicConfig(level=logging.WARNING)
+
+
+def _pretrained(job: Job) -> Any:
+    """The job's pretrained model, loaded once per worker process."""
+    from nasoa_lib.train import load_pretrained
+
+    key = job.model.pretrained_key
+    if key not in _PRETRAINED:
+        store = ArtifactStore(job.store_root)
+        loaded = load_pretrained(job.model.target, job.profile, store=store)
+        if loaded.key != key:
+            raise StoreCorruptedError(
+                f"model {job.model.name}: pretraining {loaded.key} found, {key} expected",
+                hint="the pretraining recipe changed while collecting; re-run collect()",
+            )
+        _PRETRAINED[key] = loaded
+    return _PRETRAINED[key]
+
+
+def run_job(job: Job) -> dict[str, Any]:
+    """Fine-tune one sampled run and append its row to the store (called in a worker)."""
+    import torch
+
+    from nasoa_lib.data import make_task
+    from nasoa_lib.device import default_device, describe_device
+    from nasoa_lib.finetune import finetune
+    from nasoa_lib.provenance import provenance
+
+    store = ArtifactStore(job.store_root)
+    if store.has(META_RUN_KIND, job.key):
+        return {"key": job.key, "index": job.run.index, "stored": False, "cpu_seconds": 0.0}
+    check_meta_train([job.run.task.dataset])
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    prof = _profile(job.profile)
+    pretrained = _pretrained(job)
+    task = make_task(job.run.task)
+    device = default_device()
+    result = finetune(pretrained, task, job.run.regime, seed=job.run.seed, image_size=prof.image_size, device=device)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    run = job.run
+    record = {
+        "collection": job.collection, "index": run.index, "split": run.split, "profile": job.profile,
+        **job.features.to_dict(),
+        "accuracy": float(result.accuracy),
+        "dataset": run.task.dataset, "classes": list(run.task.classes), "task_seed": run.task.seed,
+        "test_per_class": run.task.test_per_class, "test_images": int(len(task.y_test)),
+        "emd": job.emd, "model_group": job.model.group, "model_target": job.model.target,
+        "pretrained_key": job.model.pretrained_key,
+        "batch_size": run.regime.batch_size, "lr_schedule": run.regime.lr_schedule,
+        "momentum": run.regime.momentum, "weight_decay": run.regime.weight_decay, "augment": run.regime.augment,
+        "seed": run.seed, "spec_hash": result.key,
+        "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "wall_seconds": wall,
+        "cpu_seconds": cpu, "steps": result.steps, "median_step_seconds": result.median_step_seconds,
+        "frozen_cache": result.frozen_cache, "threads": torch.get_num_threads(), "pid": os.getpid(),
+        "device": describe_device(device),
+    }
+    stored = store.put(META_RUN_KIND, job.key, record, provenance=provenance(job.profile, run.seed, device.type))
+    return {"key": job.key, "index": run.index, "stored": stored, "cpu_seconds": cpu, "accuracy": result.accuracy}
+
+
+def _ray_run_job(threads: int, job: Job) -> dict[str, Any]:
+    _init_worker(threads)
+    return run_job(job)
+
+
+def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[dict[str, Any]]:
+    """Run ``jobs``, yielding each worker's summary as it finishes: in-process for one worker, a
+    spawned process pool otherwise (a forked torch runtime can deadlock), Ray with ``address``."""
+    if not jobs:
+        return
+    if address is not None:
+        yield from _execute_ray(jobs, workers, threads, address)
+        return
+    if workers == 1:
+        import torch
+
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            for job in jobs:
+                yield run_job(job)
+        finally:
+            torch.set_num_threads(previous)
+        return
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_init_worker, initargs=(threads,))
+    try:
+        futures = [pool.submit(run_job, job) for job in jobs]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _execute_ray(jobs: Sequence[Job], workers: int, threads: int, address: str) -> Iterator[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError as err:
+        raise NasoaError(
+            "collecting on a Ray cluster needs the 'ray' package",
+            hint="pip install -e '.[cluster]' (or pip install ray), or leave the address unset to use the local process pool",
+        ) from err
+    started = False
+    if not ray.is_initialized():
+        if address == "local":
+            ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=address, log_to_driver=False)
+        started = True
+    try:
+        remote = ray.remote(num_cpus=threads)(_ray_run_job)
+        pending = [remote.remote(threads, job) for job in jobs]
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            for ref in done:
+                yield ray.get(ref)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# ----------------------------------------------------------------------------------------------
+# Collecting
+# ----------------------------------------------------------------------------------------------
+
+
+def make_jobs(
+    profile: Profile | str, runs: Sequence[SampledRun], models: Sequence[CandidateModel], store: ArtifactStore,
+    collection: str,
+) -> list[Job]:
+    """Attach each run's meta-features: the task's EMD similarity to the source (class means of
+    the reference network, computed once per dataset), the model's source accuracy, the regime."""
+    from nasoa_lib import metafeatures as mf
+
+    prof = _profile(profile)
+    mf_config = mf.MetaFeatureConfig.from_profile(prof)
+    by_name = {m.name: m for m in models}
+    ref = mf.reference_network(prof, store, mf_config)
+    source = mf.source_class_features(prof, store, mf_config, ref)
+    per_dataset = {name: mf.dataset_class_features(name, prof, store, mf_config, ref)
+                   for name in sorted({r.task.dataset for r in runs})}
+    jobs = []
+    for run in runs:
+        model = by_name[run.model]
+        emd, similarity = mf.task_similarity(source, per_dataset[run.task.dataset], run.task.classes,
+                                             run.task.images_per_class, mf_config.gamma)
+        features = mf.make_meta_features(
+            model=model.name, source_accuracy=model.source_accuracy, domain_similarity=similarity,
+            num_classes=run.task.num_classes, images_per_class=run.task.images_per_class,
+            iterations=run.regime.iterations, lr=run.regime.lr, frozen_stages=run.regime.frozen_stages,
+        )
+        jobs.append(Job(str(store.root), prof.name, collection, run_key(collection, run.index), run, model,
+                        features, float(emd)))
+    return jobs
+
+
+def collect(
+    profile: Profile | str,
+    runs: int | None = None,
+    *,
+    store: ArtifactStore | None = None,
+    config: MetaDatasetConfig | None = None,
+    workers: int | None = None,
+    address: str | None = None,
+    models: Sequence[CandidateModel] | None = None,
+    progress: bool = True,
+) -> CollectSummary:
+    """Make sure runs ``0 .. runs-1`` (default: the profile's ``metadata.runs``) are stored.
+
+    Raises before any run when a meta-train dataset is missing, a meta-test dataset is configured
+    as meta-train, a range is empty, or stored rows are unreadable (with the way to drop them).
+    """
+    prof = _profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    config = config or MetaDatasetConfig.from_profile(prof)
+    runs = config.runs if runs is None else int(runs)
+    workers = workers or config.workers
+    threads = worker_threads(workers)
+    check_meta_train(prof.meta_train, prof.meta_test)
+    bad = corrupt_keys(store)
+    if bad:
+        raise StoreCorruptedError(
+            f"{len(bad)} meta-dataset row(s) in {store.root} cannot be read: {', '.join(bad[:5])}"
+            f"{' ...' if len(bad) > 5 else ''}",
+            hint="drop them with nasoa_lib.metadata.drop_corrupt_rows(store) and re-run: their runs are "
+            "collected again; every other row is kept",
+        )
+    collection = collection_id(prof, config)
+    models = list(models) if models is not None else candidate_models(prof, store, config)
+    todo = pending_runs(prof, runs, store, config, models)
+    already = runs - len(todo)
+    jobs = make_jobs(prof, todo, models, store, collection)
+    backend = "ray" if address is not None else ("serial" if workers == 1 else "process")
+    log.info("meta-dataset %s: %d of %d runs stored, %d to collect on %d %s worker(s) x %d thread(s)",
+             collection, already, runs, len(jobs), workers, backend, threads)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=runs, initial=already, desc="meta-dataset runs", disable=not progress)
+    start = time.perf_counter()
+    collected, cpu = 0, 0.0
+    try:
+        for summary in execute(jobs, workers, threads, address):
+            collected += int(summary["stored"])
+            cpu += float(summary["cpu_seconds"])
+            bar.update(1)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - start
+    total = len(stored_rows(store, collection))
+    return CollectSummary(collection, runs, already, collected, total, wall, workers, threads, backend, cpu)

@@ -1,0 +1,53 @@
+"""NASOA's online accuracy predictor (section 3.2.1, Table 3; notebook 06).
+
+``encoding``: meta-features -> input vector (fixed transforms); ``network``: the MLP with output
+heads and Hedge Backpropagation (Eq. 3-4); ``predictor``: one interface for the adaptive, fixed
+and offline predictors, with save/load and the artifact store; ``stream``: the online evaluation
+behind Table 3 (orderings, segment errors, alpha over time, empirical regret).
+"""
+
+from nasoa_lib.online.encoding import FEATURE_RANGES, FeatureEncoder, InvalidMetaFeaturesError
+from nasoa_lib.online.network import (
+    HedgeMLP,
+    InvalidPredictorConfig,
+    NetworkConfig,
+    bounded_loss,
+    hedge_update,
+    loss_gradient,
+)
+from nasoa_lib.online.predictor import (
+    KINDS,
+    PREDICTOR_KIND,
+    AccuracyPredictor,
+    PredictorConfig,
+    PredictorNotFittedError,
+    load_predictor,
+    make_predictor,
+    store_predictor,
+)
+from nasoa_lib.online.stream import (
+    ADAPTIVE_LABEL,
+    OFFLINE_LABEL,
+    PAPER_TABLE3,
+    SEGMENTS,
+    OnlineConfig,
+    StreamEvaluation,
+    StreamRun,
+    average_regret,
+    evaluate_stream,
+    hedge_reference,
+    measure_update_rate,
+    plan,
+    segment_errors,
+    stream_order,
+)
+
+__all__ = [
+    "FEATURE_RANGES", "KINDS", "PREDICTOR_KIND", "AccuracyPredictor", "FeatureEncoder", "HedgeMLP",
+    "InvalidMetaFeaturesError", "InvalidPredictorConfig", "NetworkConfig", "PredictorConfig",
+    "PredictorNotFittedError", "bounded_loss", "hedge_update", "load_predictor", "loss_gradient",
+    "make_predictor", "store_predictor",
+    "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
+    "average_regret", "evaluate_stream", "hedge_reference", "measure_update_rate", "plan", "segment_errors",
+    "stream_order",
+]

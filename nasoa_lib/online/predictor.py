@@ -1,0 +1,264 @@
+"""The accuracy predictor ``Acc_P`` (NASOA 3.2.1): an encoder plus one learner, one interface.
+
+Three kinds, built by :func:`make_predictor`:
+
+* ``"adaptive"``: the L = 10 Hedge Backpropagation MLP (NASOA Eq. 3-4), learning online;
+* ``"fixed"``: a fixed-depth MLP (``depth=L``, NASOA's baselines use 3, 6, 10, 14), learning online
+  with the same protocol;
+* ``"offline"``: a fixed L = 10 MLP trained once by :meth:`AccuracyPredictor.fit` (NASOA 4.3's
+  24K split), then frozen: its :meth:`~AccuracyPredictor.update` reports the loss but learns nothing.
+
+Online protocol (:meth:`AccuracyPredictor.update`): predict the arriving run first, record that
+prediction's loss, then learn from the observed accuracy. The schedule generator (notebook 07)
+uses the same object: :meth:`predict` ranks a grid of candidate regimes, :meth:`update` learns from
+the run it recommended, and :func:`store_predictor` / :func:`load_predictor` carry the state
+(weights, alpha, update count) across sessions exactly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError
+from nasoa_lib.metafeatures import TARGET_COLUMN
+from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
+from nasoa_lib.online.network import HedgeMLP, InvalidPredictorConfig, NetworkConfig, bounded_loss
+from nasoa_lib.store import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+KINDS = ("adaptive", "fixed", "offline")
+PREDICTOR_KIND = "online_predictor"
+"""Artifact-store kind under which :func:`store_predictor` keeps predictors (key = name)."""
+PREDICTOR_FILE = "predictor.npz"
+FORMAT_VERSION = 1
+
+
+class PredictorNotFittedError(NasoaError, RuntimeError):
+    """An offline predictor asked to predict before :meth:`AccuracyPredictor.fit`."""
+
+
+@dataclass(frozen=True)
+class PredictorConfig:
+    """Every knob of a predictor: the network (:class:`NetworkConfig`) plus offline training.
+
+    NASOA 4.3: L = 10 layers of 64 units, learning rate 0.01, beta = 0.99. The offline fit
+    (mini-batch Adam) is ours: the paper does not state how its offline MLP was trained.
+    """
+
+    depth: int = 10
+    hidden_units: int = 64
+    lr: float = 0.01
+    beta: float = 0.99
+    smoothing: float = 0.2
+    loss: str = "absolute"
+    offline_epochs: int = 100
+    offline_batch_size: int = 32
+    offline_lr: float = 1e-3
+
+    def network(self, kind: str) -> NetworkConfig:
+        return NetworkConfig(depth=self.depth, hidden_units=self.hidden_units, hedge=kind == "adaptive",
+                             lr=self.lr, beta=self.beta, smoothing=self.smoothing, loss=self.loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "PredictorConfig":
+        return cls(**dict(data))
+
+
+class AccuracyPredictor:
+    """Predicts fine-tuning accuracy from meta-features and keeps learning from observed runs."""
+
+    def __init__(self, kind: str, encoder: FeatureEncoder, config: PredictorConfig, seed: int = 0) -> None:
+        if kind not in KINDS:
+            raise InvalidPredictorConfig(f"unknown predictor kind {kind!r}", hint=f"choose one of {KINDS}")
+        self.kind = kind
+        self.encoder = encoder
+        self.config = config
+        self.seed = int(seed)
+        self.network = HedgeMLP(config.network(kind), encoder.dim, seed=self.seed)
+        self.fitted_rows = 0
+        self.last_prediction: float | None = None
+
+    # ---- the interface ---------------------------------------------------------------------------
+
+    @property
+    def alpha(self) -> np.ndarray:
+        """Weights of the output heads (one per depth for ``adaptive``, ``[1.0]`` otherwise)."""
+        return self.network.alpha.copy()
+
+    @property
+    def updates(self) -> int:
+        """Online updates learned so far."""
+        return self.network.updates
+
+    def predict(self, features: Any) -> np.ndarray:
+        """Predicted accuracy per row of ``features`` (a DataFrame or mappings), clipped to [0, 1]."""
+        self._check_fitted()
+        return np.clip(self.network.predict(self.encoder.encode(features)), 0.0, 1.0)
+
+    def update(self, features: Any, accuracy: float) -> float:
+        """NASOA's online step for one observed run: predict, return that prediction's bounded loss
+        (the configured loss of the clipped prediction, in [0, 1]), then learn (Eq. 4).
+
+        An ``offline`` predictor is frozen after :meth:`fit`: it only reports the loss.
+        """
+        x = self.encoder.encode(features)
+        if x.shape[0] != 1:
+            raise InvalidMetaFeaturesError(f"update takes one run, got {x.shape[0]} rows",
+                                           hint="call update once per observed fine-tuning run, in arrival order")
+        target = _check_accuracy(accuracy)
+        if self.kind == "offline":
+            self._check_fitted()
+            prediction = float(self.network.predict(x)[0])
+        else:
+            prediction, _, _ = self.network.learn(x[0], target)
+        self.last_prediction = float(np.clip(prediction, 0.0, 1.0))
+        return float(bounded_loss(prediction, target, self.config.loss))
+
+    def learn_encoded(self, x: np.ndarray, accuracy: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`update` on an already encoded row; returns the network's ``(prediction, head
+        losses, alpha used)`` for stream evaluations that record them."""
+        if self.kind == "offline":
+            raise InvalidPredictorConfig("an offline predictor does not learn online",
+                                         hint="train it once with fit(frame), then only predict")
+        return self.network.learn(x, accuracy)
+
+    def fit(self, frame: pd.DataFrame, *, epochs: int | None = None) -> list[float]:
+        """Train an ``offline`` predictor once on ``frame`` (meta-features + ``accuracy``)."""
+        if self.kind != "offline":
+            raise InvalidPredictorConfig(f"fit() is for the offline predictor, not {self.kind!r}",
+                                         hint="online predictors learn one run at a time with update()")
+        if TARGET_COLUMN not in frame.columns:
+            raise InvalidMetaFeaturesError(f"the training frame lacks the target column {TARGET_COLUMN!r}",
+                                           hint="pass meta-dataset rows (nasoa_lib.metadata.load_meta_dataset)")
+        if len(frame) == 0:
+            raise InvalidMetaFeaturesError("cannot fit on an empty frame", hint="collect meta-dataset rows first")
+        x = self.encoder.encode(frame)
+        y = np.array([_check_accuracy(v) for v in frame[TARGET_COLUMN]], dtype=np.float64)
+        history = self.network.fit(x, y, epochs=epochs or self.config.offline_epochs,
+                                   batch_size=self.config.offline_batch_size, lr=self.config.offline_lr,
+                                   seed=self.seed)
+        self.fitted_rows = len(frame)
+        return history
+
+    def describe(self) -> dict[str, Any]:
+        """Kind, settings and learning state in plain values (for logs, cards and tables)."""
+        return {"kind": self.kind, "depth": self.config.depth, "heads": len(self.network.alpha),
+                "models": list(self.encoder.models), "updates": self.updates, "fitted_rows": self.fitted_rows,
+                "alpha": [round(float(a), 6) for a in self.network.alpha], "seed": self.seed,
+                "config": self.config.to_dict()}
+
+    def __repr__(self) -> str:
+        return (f"AccuracyPredictor(kind={self.kind!r}, depth={self.config.depth}, models={len(self.encoder.models)}, "
+                f"updates={self.updates})")
+
+    def _check_fitted(self) -> None:
+        if self.kind == "offline" and self.fitted_rows == 0:
+            raise PredictorNotFittedError("the offline predictor has not been fitted",
+                                          hint="call fit(frame) on the meta-dataset's training split first")
+
+    # ---- state -----------------------------------------------------------------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly: metadata (JSON-able) plus the network arrays."""
+        meta = {"format": FORMAT_VERSION, "kind": self.kind, "seed": self.seed, "encoder": self.encoder.to_dict(),
+                "config": self.config.to_dict(), "updates": self.network.updates, "fitted_rows": self.fitted_rows}
+        return {"meta": meta, "arrays": self.network.state_arrays()}
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any]) -> "AccuracyPredictor":
+        meta = state["meta"]
+        if meta.get("format") != FORMAT_VERSION:
+            raise InvalidPredictorConfig(f"predictor format {meta.get('format')} is not {FORMAT_VERSION}",
+                                         hint="re-train the predictor with this version (notebook 06)")
+        predictor = cls(meta["kind"], FeatureEncoder.from_dict(meta["encoder"]),
+                        PredictorConfig.from_dict(meta["config"]), seed=meta["seed"])
+        predictor.network.load_state_arrays(state["arrays"], meta["updates"])
+        predictor.fitted_rows = int(meta["fitted_rows"])
+        return predictor
+
+    def to_bytes(self) -> bytes:
+        state = self.state_dict()
+        buffer = io.BytesIO()
+        np.savez(buffer, __meta__=np.array(json.dumps(state["meta"])), **state["arrays"])
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, source: str = "<bytes>") -> "AccuracyPredictor":
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                meta = json.loads(str(npz["__meta__"]))
+                arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
+        except (ValueError, KeyError, OSError, EOFError) as err:
+            raise StoreCorruptedError(f"predictor file {source} cannot be read ({err})",
+                                      hint="delete it and re-run notebook 06 (or re-save the predictor)") from err
+        return cls.from_state_dict({"meta": meta, "arrays": arrays})
+
+    def save(self, path: str | Path) -> Path:
+        """Atomically write the predictor (``.npz``: arrays + JSON metadata, no pickle)."""
+        return atomic_write_bytes(path, self.to_bytes())
+
+    @classmethod
+    def load(cls, path: str | Path) -> "AccuracyPredictor":
+        path = Path(path)
+        if not path.is_file():
+            raise ArtifactNotFoundError(f"no predictor file at {path}", hint="save one with predictor.save(path)")
+        return cls.from_bytes(path.read_bytes(), source=str(path))
+
+
+def _check_accuracy(value: Any) -> float:
+    try:
+        target = float(value)
+    except (TypeError, ValueError) as err:
+        raise InvalidMetaFeaturesError(f"accuracy {value!r} is not a number",
+                                       hint="give the observed test accuracy as a fraction in [0, 1]") from err
+    if not math.isfinite(target) or not 0.0 <= target <= 1.0:
+        raise InvalidMetaFeaturesError(f"accuracy {value!r} is outside [0, 1]",
+                                       hint="give the observed test accuracy as a fraction, not a percentage")
+    return target
+
+
+def make_predictor(kind: str, models: Sequence[str], seed: int = 0, **config: Any) -> AccuracyPredictor:
+    """Build a predictor: ``"adaptive"`` (L = 10 Hedge MLP), ``"fixed"`` (``depth=L``) or
+    ``"offline"`` (fixed L = 10, train with :meth:`AccuracyPredictor.fit`).
+
+    ``config`` overrides :class:`PredictorConfig` fields (``depth``, ``lr``, ``beta``, ``smoothing``,
+    ``loss``, ...); ``adaptive`` and ``offline`` default to depth 10 as in NASOA.
+    """
+    if kind not in KINDS:
+        raise InvalidPredictorConfig(f"unknown predictor kind {kind!r}", hint=f"choose one of {KINDS}")
+    known = set(PredictorConfig.__dataclass_fields__)
+    unknown = sorted(set(config) - known)
+    if unknown:
+        raise InvalidPredictorConfig(f"unknown predictor settings {unknown}", hint=f"allowed: {sorted(known)}")
+    return AccuracyPredictor(kind, FeatureEncoder(models), replace(PredictorConfig(), **config), seed=seed)
+
+
+def store_predictor(store: Any, name: str, predictor: AccuracyPredictor) -> Path:
+    """Save ``predictor`` in the artifact store under ``name`` (atomic; replaces an older version)."""
+    return store.write_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE, predictor.to_bytes())
+
+
+def load_predictor(store: Any, name: str) -> AccuracyPredictor:
+    """The predictor saved under ``name`` by :func:`store_predictor`."""
+    try:
+        data = store.read_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE)
+    except ArtifactNotFoundError as err:
+        raise ArtifactNotFoundError(
+            f"no predictor {name!r} in the store {store.root}",
+            hint="run notebook 06_online_predictor for this profile (it stores 'adaptive' and 'offline')",
+        ) from err
+    return AccuracyPredictor.from_bytes(data, source=str(store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)))

@@ -1,0 +1,417 @@
+"""The online evaluation behind NASOA Table 3 (section 4.3) and Theorem 1's regret (notebook 06).
+
+Every predictor sees the meta-dataset as a **stream**: row ``t`` is predicted with what was learned
+from rows ``0..t-1``, then learned (:meth:`AccuracyPredictor.update`'s protocol). The cumulative
+error of those online predictions is reported over the whole stream, over the 20-40 % segment and
+over the 80-100 % segment, as in Table 3. The offline fixed MLP is trained once on the first 80 %
+of the same ordering (the paper's 24K/6K split) and scored on the remaining 80-100 % segment only.
+
+Orderings: ordering 0 is the arrival (collection) order of the meta-dataset; ordering ``k >= 1``
+is a seeded random permutation. Ordering ``k`` also seeds every predictor's initialisation, so the
+spread over orderings covers both the order of the stream and the initial weights.
+
+Each (predictor, ordering) run is cached in the artifact store (kind :data:`STREAM_KIND`, keyed by
+the meta-dataset's fingerprint, the predictor settings and the ordering), so an interrupted
+notebook resumes where it stopped and a re-run costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from nasoa_lib.errors import NasoaError
+from nasoa_lib.metafeatures import FEATURE_COLUMNS, TARGET_COLUMN
+from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
+from nasoa_lib.online.predictor import AccuracyPredictor, PredictorConfig, make_predictor
+
+log = logging.getLogger(__name__)
+
+STREAM_KIND = "online_stream"
+STREAM_VERSION = 1
+SEGMENTS: dict[str, tuple[float, float]] = {"all": (0.0, 1.0), "20-40%": (0.2, 0.4), "80-100%": (0.8, 1.0)}
+ADAPTIVE_LABEL = "Ours Adaptive MLP"
+OFFLINE_LABEL = "Offline fixed MLP (L=10)"
+
+#: NASOA Table 3 (30K runs: online stream of the meta-dataset; percentages of accuracy).
+PAPER_TABLE3 = pd.DataFrame(
+    [
+        ("Fixed MLP (L=3)", 10.07, 1.94, 8.99, 1.56, 7.99, 1.21),
+        ("Fixed MLP (L=6)", 9.12, 1.71, 9.03, 1.62, 7.16, 1.04),
+        ("Fixed MLP (L=10)", 8.45, 1.59, 8.46, 1.53, 6.68, 0.96),
+        ("Fixed MLP (L=14)", 11.24, 2.91, 8.34, 1.54, 4.62, 0.46),
+        (ADAPTIVE_LABEL, 7.51, 1.36, 7.55, 1.11, 3.73, 0.28),
+    ],
+    columns=["predictor", "all MAE %", "all MSE %", "20-40% MAE %", "20-40% MSE %", "80-100% MAE %",
+             "80-100% MSE %"],
+)
+
+
+@dataclass(frozen=True)
+class OnlineConfig:
+    """The profile's ``online:`` section (notebook 06). Network settings are NASOA 4.3's in every
+    profile; only the number of orderings and the offline fit's epochs change with scale."""
+
+    hidden_units: int = 64
+    adaptive_depth: int = 10
+    fixed_depths: tuple[int, ...] = (3, 6, 10, 14)
+    offline_depth: int = 10
+    lr: float = 0.01
+    beta: float = 0.99
+    smoothing: float = 0.2
+    loss: str = "absolute"
+    orderings: int = 5
+    train_fraction: float = 0.8
+    offline_epochs: int = 100
+    offline_batch_size: int = 32
+    offline_lr: float = 1e-3
+
+    def __post_init__(self) -> None:
+        if self.orderings < 1:
+            raise NasoaError(f"online.orderings={self.orderings} must be >= 1", hint="Table 3 averages >= 5 orderings")
+        if not 0.0 < self.train_fraction < 1.0:
+            raise NasoaError(f"online.train_fraction={self.train_fraction} must be in (0, 1)",
+                             hint="NASOA trains the offline MLP on 24K of 30K runs: 0.8")
+        object.__setattr__(self, "fixed_depths", tuple(int(d) for d in self.fixed_depths))
+
+    @classmethod
+    def from_profile(cls, profile: Any) -> "OnlineConfig":
+        from nasoa_lib.profiles import Profile, load_profile
+
+        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        return prof.section("online", cls)
+
+    def predictor_config(self, depth: int) -> PredictorConfig:
+        return PredictorConfig(depth=depth, hidden_units=self.hidden_units, lr=self.lr, beta=self.beta,
+                               smoothing=self.smoothing, loss=self.loss, offline_epochs=self.offline_epochs,
+                               offline_batch_size=self.offline_batch_size, offline_lr=self.offline_lr)
+
+    def contenders(self) -> list[tuple[str, str, int]]:
+        """``(label, kind, depth)`` of every predictor of Table 3, in the paper's row order."""
+        rows = [(f"Fixed MLP (L={d})", "fixed", d) for d in self.fixed_depths]
+        rows.append((ADAPTIVE_LABEL, "adaptive", self.adaptive_depth))
+        rows.append((OFFLINE_LABEL, "offline", self.offline_depth))
+        return rows
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StreamRun:
+    """One predictor on one ordering: online predictions (NaN where not scored) and, for the
+    adaptive MLP, alpha and every head's bounded loss at each step."""
+
+    label: str
+    kind: str
+    depth: int
+    ordering: int
+    order: np.ndarray
+    predictions: np.ndarray
+    targets: np.ndarray
+    seconds: float
+    alphas: np.ndarray | None = None
+    head_losses: np.ndarray | None = None
+    predictor: AccuracyPredictor | None = field(default=None, repr=False)
+
+    def errors(self) -> dict[str, float]:
+        """MAE and MSE per Table 3 segment (NaN for a segment the run did not score in full)."""
+        return segment_errors(self.predictions, self.targets)
+
+    @property
+    def updates_per_second(self) -> float:
+        scored = int(np.isfinite(self.predictions).sum())
+        return scored / self.seconds if self.kind != "offline" and self.seconds > 0 else float("nan")
+
+
+# --------------------------------------------------------------------------------------------
+# Pure pieces
+# --------------------------------------------------------------------------------------------
+
+
+def segment_bounds(n: int, segment: str) -> tuple[int, int]:
+    """Row range ``[start, stop)`` of a Table 3 segment of a stream of ``n`` rows."""
+    low, high = SEGMENTS[segment]
+    return int(math.floor(low * n)), int(math.floor(high * n))
+
+
+def segment_errors(predictions: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Cumulative MAE / MSE of online predictions over each segment of :data:`SEGMENTS`."""
+    predictions = np.asarray(predictions, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64)
+    out = {}
+    for name in SEGMENTS:
+        start, stop = segment_bounds(len(targets), name)
+        p, y = predictions[start:stop], targets[start:stop]
+        ok = stop > start and bool(np.isfinite(p).all())
+        out[f"{name} MAE"] = float(np.mean(np.abs(p - y))) if ok else float("nan")
+        out[f"{name} MSE"] = float(np.mean((p - y) ** 2)) if ok else float("nan")
+    return out
+
+
+def stream_order(n: int, ordering: int) -> np.ndarray:
+    """Row order of stream ``ordering``: 0 = arrival order, k >= 1 = seeded permutation."""
+    return np.arange(n) if ordering == 0 else np.random.default_rng(ordering).permutation(n)
+
+
+def average_regret(alphas: np.ndarray, head_losses: np.ndarray) -> np.ndarray:
+    """Empirical average regret of the alpha sequence against the best fixed alpha in hindsight
+    (Theorem 1): ``1/T sum_t alpha_t . L_t - min_alpha 1/T sum_t alpha . L_t`` for every ``T``.
+    The minimum over the simplex of a linear function sits at a vertex: the best single head."""
+    alphas = np.asarray(alphas, dtype=np.float64)
+    head_losses = np.asarray(head_losses, dtype=np.float64)
+    steps = np.arange(1, len(alphas) + 1, dtype=np.float64)
+    learner = np.cumsum((alphas * head_losses).sum(axis=1)) / steps
+    best_fixed = np.cumsum(head_losses, axis=0).min(axis=1) / steps
+    return learner - best_fixed
+
+
+def hedge_reference(steps: np.ndarray, heads: int) -> np.ndarray:
+    """An O(1/sqrt(T)) reference: Hedge's average-regret bound ``sqrt(2 ln L / T) + ln L / T`` with
+    beta tuned for horizon T (Freund & Schapire 1997), the rate Theorem 1 states."""
+    steps = np.asarray(steps, dtype=np.float64)
+    return np.sqrt(2.0 * math.log(heads) / steps) + math.log(heads) / steps
+
+
+def fingerprint(x: np.ndarray, y: np.ndarray, models: Sequence[str]) -> str:
+    """Content hash of an encoded stream (changes when any row, target or the model list changes)."""
+    digest = hashlib.sha256()
+    digest.update("\x1f".join(models).encode("utf-8"))
+    digest.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+    digest.update(np.ascontiguousarray(y, dtype=np.float64).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------------------------
+# Running predictors on a stream
+# --------------------------------------------------------------------------------------------
+
+
+def run_online(predictor: AccuracyPredictor, x: np.ndarray, y: np.ndarray,
+               record_alpha: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Feed encoded rows one at a time (predict, then learn). Returns the clipped online
+    predictions and, if ``record_alpha``, the alpha used and every head's loss at each step."""
+    n = len(y)
+    predictions = np.empty(n)
+    heads = len(predictor.alpha)
+    alphas = np.empty((n, heads)) if record_alpha else None
+    losses = np.empty((n, heads)) if record_alpha else None
+    for t in range(n):
+        prediction, head_losses, alpha = predictor.learn_encoded(x[t], float(y[t]))
+        predictions[t] = prediction
+        if record_alpha:
+            alphas[t] = alpha
+            losses[t] = head_losses
+    return np.clip(predictions, 0.0, 1.0), alphas, losses
+
+
+def run_offline(predictor: AccuracyPredictor, frame: pd.DataFrame, train_fraction: float) -> np.ndarray:
+    """Fit once on the first ``train_fraction`` of ``frame`` (already in stream order); predictions
+    for the rest, NaN for the training rows."""
+    n = len(frame)
+    split = int(math.floor(train_fraction * n))
+    predictions = np.full(n, np.nan)
+    if split < 1 or split >= n:
+        raise InvalidMetaFeaturesError(f"a stream of {n} rows cannot be split {train_fraction:.0%} / rest",
+                                       hint="collect more meta-dataset rows (notebook 05)")
+    predictor.fit(frame.iloc[:split])
+    predictions[split:] = predictor.predict(frame.iloc[split:])
+    return predictions
+
+
+def check_stream(frame: pd.DataFrame, meta_test: Sequence[str] = ()) -> pd.DataFrame:
+    """The meta-dataset as a stream: required columns present, at least 10 rows, no meta-test data."""
+    missing = [c for c in (*FEATURE_COLUMNS, TARGET_COLUMN) if c not in frame.columns]
+    if missing:
+        raise InvalidMetaFeaturesError(f"the meta-dataset lacks columns {missing}",
+                                       hint="load it with nasoa_lib.metadata.load_meta_dataset(profile)")
+    if len(frame) < 10:
+        raise InvalidMetaFeaturesError(f"the meta-dataset has {len(frame)} rows; a stream needs at least 10",
+                                       hint="collect more runs (notebook 05)")
+    if "dataset" in frame.columns and meta_test:
+        leaked = sorted(set(frame["dataset"]) & set(meta_test))
+        if leaked:
+            raise InvalidMetaFeaturesError(f"meta-test datasets {leaked} are in the predictor's training stream",
+                                           hint="the meta-dataset must hold meta-train datasets only (SPEC 3)")
+    return frame.reset_index(drop=True)
+
+
+def _run_key(fp: str, label: str, kind: str, config: PredictorConfig, ordering: int, train_fraction: float) -> str:
+    from nasoa_lib.store import spec_key
+
+    return spec_key({"stage": STREAM_KIND, "version": STREAM_VERSION, "data": fp, "label": label, "kind": kind,
+                     "config": config.to_dict(), "ordering": ordering,
+                     "train_fraction": train_fraction if kind == "offline" else None})
+
+
+def _save_run(store: Any, key: str, run: StreamRun) -> None:
+    arrays = {"order": run.order, "predictions": run.predictions, "targets": run.targets}
+    if run.alphas is not None:
+        arrays.update(alphas=run.alphas, head_losses=run.head_losses)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **arrays)
+    store.write_bytes(STREAM_KIND, key, "stream.npz", buffer.getvalue())
+    store.write_bytes(STREAM_KIND, key, "predictor.npz", run.predictor.to_bytes())
+    store.put(STREAM_KIND, key, {"label": run.label, "kind": run.kind, "depth": run.depth, "ordering": run.ordering,
+                                 "seconds": run.seconds, **run.errors()})
+
+
+def _load_run(store: Any, key: str) -> StreamRun:
+    record = store.get(STREAM_KIND, key)
+    with np.load(io.BytesIO(store.read_bytes(STREAM_KIND, key, "stream.npz")), allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    predictor = AccuracyPredictor.from_bytes(store.read_bytes(STREAM_KIND, key, "predictor.npz"))
+    return StreamRun(record["label"], record["kind"], record["depth"], record["ordering"], arrays["order"],
+                     arrays["predictions"], arrays["targets"], record["seconds"], arrays.get("alphas"),
+                     arrays.get("head_losses"), predictor)
+
+
+def run_one(frame: pd.DataFrame, models: Sequence[str], label: str, kind: str, config: PredictorConfig,
+            ordering: int, train_fraction: float = 0.8) -> StreamRun:
+    """One predictor on one ordering of ``frame`` (no caching)."""
+    order = stream_order(len(frame), ordering)
+    stream = frame.iloc[order].reset_index(drop=True)
+    y = stream[TARGET_COLUMN].to_numpy(dtype=np.float64)
+    predictor = make_predictor(kind, models, seed=ordering, **config.to_dict())
+    start = time.perf_counter()
+    alphas = losses = None
+    if kind == "offline":
+        predictions = run_offline(predictor, stream, train_fraction)
+    else:
+        predictions, alphas, losses = run_online(predictor, predictor.encoder.encode(stream), y,
+                                                 record_alpha=kind == "adaptive")
+    seconds = time.perf_counter() - start
+    return StreamRun(label, kind, config.depth, ordering, order, predictions, y, seconds, alphas, losses, predictor)
+
+
+@dataclass
+class StreamEvaluation:
+    """Every run of Table 3, with the helpers the notebook plots from."""
+
+    runs: list[StreamRun]
+    rows: int
+    models: tuple[str, ...]
+    config: OnlineConfig
+
+    def errors(self) -> pd.DataFrame:
+        """One row per (predictor, ordering): MAE / MSE per segment (fractions), time, updates/s."""
+        return pd.DataFrame([{"predictor": r.label, "kind": r.kind, "depth": r.depth, "ordering": r.ordering,
+                              **r.errors(), "seconds": r.seconds, "updates_per_s": r.updates_per_second}
+                             for r in self.runs])
+
+    def table3(self) -> pd.DataFrame:
+        """Table 3: mean and standard deviation over orderings of each error, in percent."""
+        errors = self.errors()
+        metrics = [c for c in errors.columns if c.endswith(" MAE") or c.endswith(" MSE")]
+        order = {label: i for i, (label, _, _) in enumerate(self.config.contenders())}
+        grouped = errors.groupby("predictor", sort=False)[metrics]
+        mean = grouped.mean() * 100.0
+        std = grouped.std(ddof=1) * 100.0 if errors.ordering.nunique() > 1 else mean * np.nan
+        table = pd.DataFrame(index=mean.index)
+        for metric in metrics:
+            table[f"{metric} %"] = mean[metric]
+            table[f"{metric} % sd"] = std[metric]
+        table["orderings"] = grouped.size()
+        table = table.reset_index()
+        return table.sort_values("predictor", key=lambda s: s.map(order)).reset_index(drop=True)
+
+    def run(self, label: str, ordering: int = 0) -> StreamRun:
+        for r in self.runs:
+            if r.label == label and r.ordering == ordering:
+                return r
+        raise KeyError(f"no run {label!r} on ordering {ordering}")
+
+    def adaptive_runs(self) -> list[StreamRun]:
+        return [r for r in self.runs if r.kind == "adaptive"]
+
+    def final_predictor(self, label: str, ordering: int = 0) -> AccuracyPredictor:
+        """The predictor as it stands after its stream (ordering 0: the whole meta-dataset in arrival
+        order; for the offline MLP: trained on its first 80 %)."""
+        predictor = self.run(label, ordering).predictor
+        if predictor is None:
+            raise KeyError(f"run {label!r} on ordering {ordering} kept no predictor")
+        return predictor
+
+
+def evaluate_stream(frame: pd.DataFrame, config: OnlineConfig, store: Any = None, *, models: Sequence[str] = (),
+                    meta_test: Sequence[str] = (), progress: bool = True) -> StreamEvaluation:
+    """Every Table 3 predictor on ``config.orderings`` orderings of the meta-dataset (cached per run).
+
+    The encoders' one-hot covers the stream's models plus ``models`` (e.g. every candidate of the
+    schedule generator), sorted, so a stored predictor can rank a candidate the stream has not shown.
+    """
+    from tqdm.auto import tqdm
+
+    frame = check_stream(frame, meta_test)
+    models = tuple(sorted({str(m) for m in frame["model"].unique()} | {str(m) for m in models}))
+    encoder = FeatureEncoder(models)
+    fp = fingerprint(encoder.encode(frame), frame[TARGET_COLUMN].to_numpy(dtype=np.float64), models)
+    jobs = [(label, kind, config.predictor_config(depth), ordering)
+            for ordering in range(config.orderings) for label, kind, depth in config.contenders()]
+    runs = []
+    bar = tqdm(jobs, desc="online streams", disable=not progress)
+    for label, kind, pconfig, ordering in bar:
+        bar.set_postfix_str(f"{label}, ordering {ordering}")
+        key = _run_key(fp, label, kind, pconfig, ordering, config.train_fraction)
+        if store is not None and store.has(STREAM_KIND, key):
+            runs.append(_load_run(store, key))
+            continue
+        run = run_one(frame, models, label, kind, pconfig, ordering, config.train_fraction)
+        if store is not None:
+            _save_run(store, key, run)
+        runs.append(run)
+    return StreamEvaluation(runs, len(frame), models, config)
+
+
+def measure_update_rate(models: Sequence[str], kind: str = "adaptive", depth: int = 10, updates: int = 300,
+                        seed: int = 0) -> float:
+    """Online updates per second of one predictor on this machine (a short timing for the plan).
+
+    Inputs are valid meta-feature rows drawn at random: the cost of an update does not depend on
+    the values, only on the network's shape."""
+    rng = np.random.default_rng(seed)
+    predictor = make_predictor(kind, models, seed=seed, depth=depth)
+    rows = pd.DataFrame({"model": rng.choice(list(models), updates), "domain_similarity": rng.uniform(0.1, 1, updates),
+                         "images_per_class": rng.integers(5, 500, updates), "num_classes": rng.integers(2, 50, updates),
+                         "source_accuracy": rng.uniform(0, 1, updates), "iterations": rng.integers(10, 5000, updates),
+                         "lr": 10 ** rng.uniform(-3, -1, updates), "frozen_stages": rng.integers(0, 5, updates)})
+    x = predictor.encoder.encode(rows)
+    y = rng.uniform(0, 1, updates)
+    start = time.perf_counter()
+    for t in range(updates):
+        predictor.learn_encoded(x[t], float(y[t]))
+    return updates / (time.perf_counter() - start)
+
+
+def plan(frame: pd.DataFrame, config: OnlineConfig, probe_rows: int = 200) -> pd.DataFrame:
+    """Expected seconds of :func:`evaluate_stream` on ``frame``, timed now on its own rows: each
+    online predictor learns ``probe_rows`` rows, the offline MLP fits one epoch (x epochs)."""
+    frame = check_stream(frame)
+    models = tuple(sorted(str(m) for m in frame["model"].unique()))
+    n = len(frame)
+    probe = frame.iloc[: min(probe_rows, n)]
+    rows_out = []
+    for label, kind, depth in config.contenders():
+        predictor = make_predictor(kind, models, seed=0, **config.predictor_config(depth).to_dict())
+        start = time.perf_counter()
+        if kind == "offline":
+            predictor.fit(frame.iloc[: max(1, int(config.train_fraction * n))], epochs=1)
+            seconds = (time.perf_counter() - start) * config.offline_epochs
+            rate = float("nan")
+        else:
+            run_online(predictor, predictor.encoder.encode(probe), probe[TARGET_COLUMN].to_numpy(dtype=np.float64),
+                       record_alpha=kind == "adaptive")
+            rate = len(probe) / (time.perf_counter() - start)
+            seconds = n / rate
+        rows_out.append({"predictor": label, "orderings": config.orderings, "updates_per_s": rate,
+                         "expected_s": seconds * config.orderings})
+    return pd.DataFrame(rows_out)

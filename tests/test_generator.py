@@ -1,0 +1,237 @@
+"""The schedule generator G(D, T): budgets, the time model, the grid, ranking, and running online."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from nasoa_lib.errors import BudgetTooSmallError, InvalidDataError, ProfileConfigError
+from nasoa_lib.finetune import FinetuneSettings
+from nasoa_lib.generator import (
+    FinetuneTimeTable, GeneratorConfig, Recommendation, RunCost, TaskFeatures, candidate_grid, format_seconds,
+    iteration_ladder, parse_budget, rank, recommend, smallest_feasible_budget,
+)
+from nasoa_lib.metafeatures import FEATURE_COLUMNS
+
+CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=4, max_iterations=200,
+                         iteration_factor=2 ** 0.5)
+SETTINGS = FinetuneSettings(batch_size=32)
+TASK = TaskFeatures("toy", num_classes=4, n_train=64, n_test=40, domain_similarity=0.4, smallest_class=16)
+ZOO = {"fast": 0.30, "mid": 0.40, "slow": 0.55}
+
+
+def _table() -> FinetuneTimeTable:
+    costs = {}
+    for model, step in (("fast", 0.02), ("mid", 0.05), ("slow", 0.2)):
+        for k in (0, 2, 4):
+            costs[(model, k)] = RunCost(model, k, step / (1 + k), 0.002 * k, 4096, 0.001, 0.1, k > 0)
+    return FinetuneTimeTable("cpu:2threads", 32, 32, 2, costs)
+
+
+class ScorePredictor:
+    """A fixed, known scoring rule (a stand-in for the online predictor's interface)."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[dict, float]] = []
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        assert list(features.columns) == list(FEATURE_COLUMNS)
+        bonus = features["model"].map({"fast": 0.0, "mid": 0.05, "slow": 0.1}).to_numpy()
+        return (bonus + 0.1 * np.log10(features["iterations"].to_numpy())
+                - 0.05 * np.abs(np.log10(features["lr"].to_numpy()) + 2) - 0.01 * features["frozen_stages"].to_numpy())
+
+    def update(self, features, accuracy: float) -> float:
+        self.updates.append((dict(features), accuracy))
+        return 0.0
+
+
+# ---------------------------------------------------------------------------------------- budgets
+
+
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("10m", 600), ("1h", 3600), ("1h30m", 5400), ("2.5m", 150),
+                                           ("120", 120), (" 10 m ", 600), (45, 45)])
+def test_budgets_parse_as_people_write_them(text, seconds):
+    assert parse_budget(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10x", "-5s", "0", "m", "10m5", "1e400"])
+def test_bad_budgets_are_clear_errors(text):
+    with pytest.raises(BudgetTooSmallError) as err:
+        parse_budget(text)
+    assert "90s" in err.value.hint
+
+
+def test_seconds_format_round_trips_through_the_parser():
+    assert format_seconds(42) == "42.0s" and format_seconds(119.6) == "2m 00s" and format_seconds(5400) == "1h 30m"
+    for s in (42.0, 185.0, 5400.0):
+        assert parse_budget(format_seconds(s).replace(" ", "")) == pytest.approx(s, abs=0.5)
+
+
+# --------------------------------------------------------------------------------------- the grid
+
+
+def test_iteration_ladder_is_geometric_and_ends_at_both_bounds():
+    ladder = iteration_ladder(5, 100, 2 ** 0.5)
+    assert ladder == (5, 7, 10, 14, 20, 28, 40, 57, 80, 100)
+    assert iteration_ladder(3, 3, 2.0) == (3,)
+    with pytest.raises(ProfileConfigError):
+        GeneratorConfig(lrs=(), frozen_stages=(0,), min_iterations=1, max_iterations=2, iteration_factor=2)
+    with pytest.raises(ProfileConfigError):
+        GeneratorConfig(lrs=(0.1,), frozen_stages=(5,), min_iterations=1, max_iterations=2, iteration_factor=2)
+
+
+def test_time_model_mirrors_the_engines_frozen_cache_rule():
+    cost = RunCost("m", 2, step_seconds=0.1, prefix_seconds_per_image=0.01, prefix_bytes_per_image=10,
+                   eval_seconds_per_image=0.002, fixed_seconds=0.5, cacheable=True)
+    # 2 iterations x batch 32 = 64 >= 64 images: one prefix pass over the training images, then cached steps
+    assert cost.expected_seconds(2, 64, 10, 32) == pytest.approx(0.5 + 64 * 0.01 + 2 * 0.1 + 10 * 0.002)
+    # 1 x 32 < 64: no cache, the prefix runs on every batch
+    assert cost.expected_seconds(1, 64, 10, 32) == pytest.approx(0.5 + (0.1 + 32 * 0.01) + 10 * 0.002)
+    # activations too big for the cache: never cached
+    huge = RunCost("m", 2, 0.1, 0.01, 10 ** 9, 0.002, 0.5, True)
+    assert not huge.uses_cache(1000, 64, 32)
+    full = RunCost("m", 0, 0.1, 0.0, 0, 0.002, 0.5, False)
+    np.testing.assert_allclose(full.expected_seconds(np.array([1, 10]), 64, 10, 32), [0.62, 1.52])
+
+
+def test_time_table_round_trips_and_names_a_missing_entry():
+    table = _table()
+    again = FinetuneTimeTable.from_dict(table.to_dict())
+    assert again.costs == table.costs and again.device == table.device
+    with pytest.raises(Exception, match="no entry for 'fast' with 1 frozen"):
+        table.cost("fast", 1)
+    assert table.max_iterations("slow", 0, 1.0, 64, 40, CONFIG.ladder) == 4
+    assert table.max_iterations("slow", 0, 0.5, 64, 40, CONFIG.ladder) is None
+
+
+@pytest.mark.parametrize("budget", [0.3, 0.8, 1.5, 4.0, 20.0])
+def test_grid_holds_exactly_the_combinations_that_fit(budget):
+    table = _table()
+    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG)
+    assert (grid.expected_seconds <= budget).all()
+    fitting = sum(len(CONFIG.lrs) for m in ZOO for k in CONFIG.frozen_stages for it in CONFIG.ladder
+                  if table.expected_seconds(m, k, it, TASK.n_train, TASK.n_test) <= budget)
+    assert len(grid) == fitting
+    assert set(grid.columns) >= set(FEATURE_COLUMNS)
+    assert (grid.images_per_class == 16).all() and (grid.source_accuracy == grid.model.map(ZOO)).all()
+
+
+def test_ranking_follows_the_predictor_and_prefers_the_faster_regime_on_ties():
+    grid = candidate_grid(TASK, 5.0, ZOO, _table(), CONFIG)
+    ranked = rank(grid, ScorePredictor())
+    expected = ScorePredictor().predict(ranked[list(FEATURE_COLUMNS)])
+    np.testing.assert_allclose(ranked.predicted_accuracy, expected)
+    assert (np.diff(ranked.predicted_accuracy) <= 1e-12).all()
+
+    class Flat:
+        def predict(self, features):
+            return np.full(len(features), 0.5)
+
+    flat = rank(grid, Flat())
+    assert flat.expected_seconds.is_monotonic_increasing
+
+
+@pytest.mark.parametrize("budget", [0.5, 1.0, 2.5, 6.0, 50.0])
+def test_recommend_is_the_argmax_and_never_exceeds_the_budget(budget):
+    table = _table()
+    rec = recommend(TASK, budget, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
+    assert rec.chosen.expected_seconds <= budget
+    assert all(c.expected_seconds <= budget for c in rec.runners_up)
+    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG)
+    scores = ScorePredictor().predict(grid[list(FEATURE_COLUMNS)])
+    assert rec.chosen.predicted_accuracy == pytest.approx(scores.max())
+    assert len(rec.runners_up) == min(CONFIG.top_k, len(grid) - 1) and rec.grid_size == len(grid)
+    assert [c.predicted_accuracy for c in (rec.chosen, *rec.runners_up)] == sorted(
+        [c.predicted_accuracy for c in (rec.chosen, *rec.runners_up)], reverse=True)
+    regime = rec.regime()
+    assert (regime.lr, regime.iterations, regime.frozen_stages, regime.batch_size) == (
+        rec.chosen.lr, rec.chosen.iterations, rec.chosen.frozen_stages, 32)
+    assert Recommendation.from_dict(rec.to_dict()) == rec
+    assert rec.features()["source_accuracy"] == ZOO[rec.chosen.model]
+
+
+def test_impossible_budget_states_the_smallest_feasible_one():
+    table = _table()
+    least = smallest_feasible_budget(TASK, list(ZOO), table, CONFIG)
+    with pytest.raises(BudgetTooSmallError) as err:
+        recommend(TASK, least * 0.99, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
+    assert format_seconds(least) in err.value.hint
+    rec = recommend(TASK, least, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
+    assert rec.chosen.iterations == CONFIG.ladder[0] and rec.grid_size >= 1
+
+
+@pytest.mark.parametrize("features, message", [
+    (TaskFeatures("tiny", 4, 4, 4, 0.5, 1), "too small"),
+    (TaskFeatures("one", 1, 10, 4, 0.5, 10), "needs >= 2"),
+    (TaskFeatures("untested", 2, 10, 0, 0.5, 5), "no test images"),
+])
+def test_dataset_too_small_is_a_clear_error(features, message):
+    with pytest.raises(InvalidDataError, match=message):
+        recommend(features, 100.0, ZOO, ScorePredictor(), _table(), config=CONFIG, settings=SETTINGS)
+
+
+# ------------------------------------------------------------------------- real runs (tiny, CPU)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """A real 2-class task of a prepared dataset and a small pretrained-shaped network."""
+    import torch
+
+    from nasoa_lib.data import make_task, sample_task_spec
+    from nasoa_lib.store import spec_key
+    from nasoa_lib.train import Pretrained, build_model
+
+    spec = sample_task_spec("cifar10", 2, 8, seed=0, test_per_class=6)
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        net = build_model("011-_16_1-2-2-1", 100, 32)
+    pretrained = Pretrained("011-_16_1-2-2-1", net.eval(), 0.1, {"image_size": 32, "model": "011-_16_1-2-2-1"},
+                            spec_key({"test": "tiny-generator"}))
+    return make_task(spec), pretrained
+
+
+def test_measured_costs_are_positive_and_cached_per_architecture(tiny, monkeypatch, tmp_path):
+    from nasoa_lib.generator import timing
+    from nasoa_lib.profiles import load_profile
+    from nasoa_lib.store import ArtifactStore
+
+    store = ArtifactStore(tmp_path / "store")
+    prof = load_profile("smoke")
+    table = timing.finetune_time_table(prof, {"tiny": "011-_16_1-2-2-1"}, store, frozen_stages=(0, 2))
+    zero, two = table.cost("tiny", 0), table.cost("tiny", 2)
+    assert zero.step_seconds > 0 and two.step_seconds > 0 and zero.eval_seconds_per_image > 0
+    assert not zero.cacheable and two.cacheable and two.prefix_bytes_per_image > 0
+    monkeypatch.setattr(timing, "measure_run_cost", lambda *a, **k: pytest.fail("measured again"))
+    again = timing.finetune_time_table(prof, {"renamed": "011-_16_1-2-2-1"}, store, frozen_stages=(0, 2))
+    assert again.cost("renamed", 2).step_seconds == two.step_seconds
+
+
+def test_run_fine_tunes_updates_the_predictor_and_persists_it(tiny, tmp_path, monkeypatch):
+    from nasoa_lib.generator import describe, runs
+    from nasoa_lib.generator.online import run
+    from nasoa_lib.online import load_predictor, make_predictor
+    from nasoa_lib.store import ArtifactStore
+
+    task, pretrained = tiny
+    store = ArtifactStore(tmp_path / "store")
+    zoo = {"tiny": 0.1}
+    table = FinetuneTimeTable("cpu", 16, 32, 2, {("tiny", k): RunCost("tiny", k, 0.01, 0.001, 100, 0.001, 0.05, k > 0)
+                                                 for k in (0, 2, 4)})
+    config = GeneratorConfig(lrs=(0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=2, max_iterations=8,
+                             iteration_factor=2.0)
+    predictor = make_predictor("adaptive", ["tiny"], seed=0)
+    rec = recommend(describe(task, 0.5), 10.0, zoo, predictor, table, config=config,
+                    settings=FinetuneSettings(batch_size=16))
+    outcome, network = run(rec, task, pretrained, predictor=predictor, store=store, predictor_name="service",
+                           cached=True, seed=0)
+    assert 0 <= outcome.accuracy <= 1 and outcome.wall_seconds > 0 and network is None
+    assert predictor.updates == 1 and load_predictor(store, "service").updates == 1
+    # the same run again is a replay: same record, no training
+    monkeypatch.setattr(runs, "finetune", lambda *a, **k: pytest.fail("trained again"))
+    again, _ = run(rec, task, pretrained, store=store, cached=True, seed=0)
+    assert again.accuracy == outcome.accuracy and again.wall_seconds == outcome.wall_seconds
+    assert math.isclose(runs.charged_seconds({"wall_seconds": None, "train_seconds": 1.0, "eval_seconds": 0.5}), 1.5)

@@ -1,0 +1,328 @@
+"""The online accuracy predictor (NASOA 3.2.1, Eq. 3-4): Hedge steps, gradients, protocol, state.
+
+Inputs are small deterministic meta-feature rows built here: these tests pin the algorithm's
+behaviour; the reported numbers of notebook 06 come from the real meta-dataset.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, UnknownModelError
+from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES
+from nasoa_lib.online import (
+    AccuracyPredictor,
+    FeatureEncoder,
+    HedgeMLP,
+    InvalidMetaFeaturesError,
+    InvalidPredictorConfig,
+    NetworkConfig,
+    OnlineConfig,
+    PredictorNotFittedError,
+    average_regret,
+    evaluate_stream,
+    hedge_update,
+    load_predictor,
+    make_predictor,
+    segment_errors,
+    store_predictor,
+    stream_order,
+)
+from nasoa_lib.online import stream as stream_module
+from nasoa_lib.store import ArtifactStore
+
+MODELS = ("mobilenet_v3_small", "resnet18", "ours/ET-NAS-A")
+
+
+def rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({
+        "model": rng.choice(MODELS, n),
+        "domain_similarity": rng.uniform(0.05, 1.0, n),
+        "images_per_class": rng.integers(5, 300, n),
+        "num_classes": rng.integers(2, 40, n),
+        "source_accuracy": rng.uniform(0.2, 0.7, n),
+        "iterations": rng.integers(10, 3000, n),
+        "lr": 10 ** rng.uniform(-3, -1, n),
+        "frozen_stages": rng.integers(0, 5, n),
+    })
+
+
+def shallow_stream(n: int, seed: int = 0) -> pd.DataFrame:
+    """Accuracy linear in domain similarity: a relation the first hidden layer already captures."""
+    frame = rows(n, seed)
+    frame["accuracy"] = 0.15 + 0.7 * frame.domain_similarity
+    return frame
+
+
+# ---- the encoder -------------------------------------------------------------------------------
+
+
+def test_encoder_one_hot_first_then_documented_transforms():
+    enc = FeatureEncoder(MODELS)
+    row = {"model": "resnet18", "domain_similarity": 0.5, "images_per_class": 100, "num_classes": 10,
+           "source_accuracy": 0.6, "iterations": 1000, "lr": 0.01, "frozen_stages": 2}
+    x = enc.encode([row])
+    assert x.dtype == np.float32 and x.shape == (1, enc.dim) and enc.dim == len(MODELS) + len(NUMERIC_FEATURES)
+    np.testing.assert_allclose(x[0], [0, 1, 0, 0.5, 2 / 3, 1 / 3, 0.6, 3 / 5, 0.5, 0.5], rtol=1e-6)
+    assert FeatureEncoder.from_dict(enc.to_dict()) == enc
+
+
+@pytest.mark.parametrize("column,value", [
+    ("domain_similarity", 1.3), ("domain_similarity", 0.0), ("source_accuracy", 65.0), ("lr", -0.01),
+    ("frozen_stages", 5), ("frozen_stages", 1.5), ("iterations", 0), ("num_classes", 1), ("images_per_class", np.nan),
+])
+def test_out_of_range_meta_features_raise_clear_error(column, value):
+    frame = rows(4)
+    frame[column] = frame[column].astype(float)
+    frame.loc[2, column] = value
+    predictor = make_predictor("adaptive", MODELS)
+    with pytest.raises(InvalidMetaFeaturesError, match=column) as err:
+        predictor.predict(frame)
+    assert err.value.hint
+
+
+def test_missing_columns_and_unknown_models_raise():
+    predictor = make_predictor("fixed", MODELS, depth=3)
+    with pytest.raises(InvalidMetaFeaturesError, match="lr") as err:
+        predictor.predict(rows(3).drop(columns=["lr"]))
+    assert "FEATURE_COLUMNS" in err.value.hint
+    bad = rows(3)
+    bad.loc[1, "model"] = "vgg16"
+    with pytest.raises(UnknownModelError, match="vgg16"):
+        predictor.predict(bad)
+    with pytest.raises(InvalidMetaFeaturesError, match="outside"):
+        predictor.update(rows(1).iloc[0].to_dict(), 1.2)
+
+
+# ---- Hedge (Eq. 4) ------------------------------------------------------------------------------
+
+
+def test_one_hedge_step_matches_hand_computation():
+    # alpha_l * 0.99 ** L_l = (0.5, 0.3 * 0.99 ** 0.5, 0.2 * 0.99) / 0.996496231
+    alpha = hedge_update(np.array([0.5, 0.3, 0.2]), np.array([0.0, 0.5, 1.0]), beta=0.99)
+    np.testing.assert_allclose(alpha, [0.50175804, 0.29954577, 0.19869619], atol=1e-8)
+    # floor s / L = 0.2 / 3 lifts the small weights, then renormalises: (0.98, 1/15, 1/15) / (0.98 + 2/15)
+    floored = hedge_update(np.array([0.98, 0.01, 0.01]), np.zeros(3), beta=0.99, smoothing=0.2)
+    np.testing.assert_allclose(floored, [0.88023952, 0.05988024, 0.05988024], atol=1e-8)
+
+
+def test_alpha_stays_a_distribution_above_the_floor():
+    rng = np.random.default_rng(0)
+    alpha = np.full(10, 0.1)
+    for _ in range(2000):
+        alpha = hedge_update(alpha, rng.uniform(0, 1, 10) * (np.arange(10) / 10), beta=0.9, smoothing=0.2)
+        # floor s / L = 0.02 before normalising; the sum is then at most 1 + s
+        assert abs(alpha.sum() - 1.0) < 1e-12 and alpha.min() >= 0.02 / 1.2 - 1e-12
+    predictor = make_predictor("adaptive", MODELS)
+    frame = shallow_stream(200)
+    for i in range(len(frame)):
+        predictor.update(frame.iloc[[i]], float(frame.accuracy.iat[i]))
+        assert abs(predictor.alpha.sum() - 1.0) < 1e-9 and (predictor.alpha > 0).all()
+
+
+def test_a_head_with_zero_loss_gains_weight():
+    net = HedgeMLP(NetworkConfig(depth=4, hedge=True, smoothing=0.0), input_dim=5, seed=0)
+    x = np.linspace(0.1, 0.5, 5)
+    target = 0.73
+    net.head_weights[2] = 0.0
+    net.head_biases[2] = target  # head 3 predicts the target exactly: loss 0
+    before = net.alpha.copy()
+    _, losses, _ = net.learn(x, target)
+    assert losses[2] == 0.0 and (np.delete(losses, 2) > 0).all()
+    assert net.alpha[2] > before[2] and (np.delete(net.alpha, 2) < np.delete(before, 2)).all()
+
+
+def test_alpha_concentrates_on_the_shallow_head_when_a_shallow_relation_holds():
+    # the target is exactly what the first (1-hidden-layer) head computes at the start, shifted into
+    # [0, 1]: a relation the shallowest head holds from step 1, the deeper ones have to learn
+    predictor = make_predictor("adaptive", MODELS, seed=0)
+    net = predictor.network
+    x = predictor.encoder.encode(rows(1500)).astype(np.float64)
+    net.head_biases[0] += 0.5 - net.head_outputs(x)[:, 0].mean()
+    target = np.clip(net.head_outputs(x)[:, 0], 0.0, 1.0)
+    assert target.std() > 0.05
+    for i in range(len(target)):
+        predictor.learn_encoded(x[i], float(target[i]))
+    alpha = predictor.alpha
+    assert alpha.argmax() == 0 and alpha[0] > 2.0 / len(alpha), alpha  # uniform is 0.1
+    assert alpha[0] > alpha[5:].max() * 2, alpha
+
+
+# ---- backpropagation (Eq. 4) and the online protocol ----------------------------------------------
+
+
+@pytest.mark.parametrize("loss", ["absolute", "squared"])
+def test_hand_written_gradients_match_autograd_of_the_alpha_weighted_loss(loss):
+    net = HedgeMLP(NetworkConfig(depth=5, hidden_units=7, loss=loss), input_dim=6, seed=3)
+    net.alpha = np.array([0.1, 0.3, 0.2, 0.15, 0.25])
+    x = np.random.default_rng(1).uniform(0, 1, (1, 6))
+    target = 0.4
+    params = [torch.tensor(p, requires_grad=True) for p in (*net.weights, *net.biases)]
+    head_w = torch.tensor(net.head_weights, requires_grad=True)
+    head_b = torch.tensor(net.head_biases, requires_grad=True)
+    h = torch.tensor(x)
+    total = torch.zeros((), dtype=torch.float64)
+    for layer in range(5):
+        h = torch.relu(h @ params[layer] + params[5 + layer])
+        f = h[0] @ head_w[layer] + head_b[layer]
+        err = f - target
+        total = total + float(net.alpha[layer]) * (err.abs() if loss == "absolute" else err * err)
+    total.backward()
+    outputs, hidden = net.forward(x)
+    grad_out = (net.alpha * (np.sign(outputs[0] - target) if loss == "absolute" else 2 * (outputs[0] - target)))[None]
+    ours = net.gradients(x, hidden, grad_out)
+    for layer in range(5):
+        np.testing.assert_allclose(ours["weights"][layer], params[layer].grad.numpy(), atol=1e-12)
+        np.testing.assert_allclose(ours["biases"][layer], params[5 + layer].grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours["head_weights"], head_w.grad.numpy(), atol=1e-12)
+    np.testing.assert_allclose(ours["head_biases"], head_b.grad.numpy(), atol=1e-12)
+
+
+@pytest.mark.parametrize("hedge", [True, False])
+def test_fused_online_step_equals_batched_gradients_plus_sgd(hedge):
+    config = NetworkConfig(depth=4, hidden_units=9, hedge=hedge, lr=0.05, loss="squared")
+    fused, reference = HedgeMLP(config, 5, seed=4), HedgeMLP(config, 5, seed=4)
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        x, target = rng.uniform(0, 1, 5), float(rng.uniform(0, 1))
+        prediction, losses, _ = fused.learn(x, target)
+        outputs, hidden = reference.forward(x[None])
+        assert prediction == pytest.approx(float(outputs[0] @ reference.alpha), abs=1e-12)
+        np.testing.assert_allclose(losses, (np.clip(outputs[0], 0, 1) - target) ** 2, atol=1e-12)
+        grad_out = (reference.alpha * 2 * (outputs[0] - target))[None]
+        reference._apply(reference.gradients(x[None], hidden, grad_out), config.lr)
+        if hedge:
+            reference.alpha = hedge_update(reference.alpha, losses, 0.99, 0.2)
+    for a, b in zip(fused.state_arrays().values(), reference.state_arrays().values()):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+
+
+def test_update_predicts_first_then_learns():
+    predictor = make_predictor("adaptive", MODELS, seed=1)
+    row = rows(1, seed=5)
+    x = predictor.encoder.encode(row)
+    raw = float(predictor.network.predict(x)[0])
+    before = float(predictor.predict(row)[0])
+    assert before == min(max(raw, 0.0), 1.0)
+    loss = predictor.update(row.iloc[0].to_dict(), 0.9)
+    assert loss == pytest.approx(abs(before - 0.9))
+    assert predictor.last_prediction == pytest.approx(before)
+    assert predictor.updates == 1
+    assert float(predictor.network.predict(x)[0]) != raw
+
+
+def test_fixed_predictor_has_one_head_and_predictions_are_clipped():
+    predictor = make_predictor("fixed", MODELS, depth=6)
+    assert predictor.alpha.tolist() == [1.0] and len(predictor.network.weights) == 6
+    predictor.network.head_biases[:] = 5.0
+    assert (predictor.predict(rows(20)) == 1.0).all()
+
+
+def test_offline_predictor_fits_once_then_only_reports_loss():
+    predictor = make_predictor("offline", MODELS, offline_epochs=3)
+    frame = shallow_stream(120)
+    with pytest.raises(PredictorNotFittedError):
+        predictor.predict(frame)
+    with pytest.raises(InvalidPredictorConfig):
+        make_predictor("adaptive", MODELS).fit(frame)
+    predictor.fit(frame.iloc[:100])
+    before = predictor.predict(frame)
+    predictor.update(frame.iloc[[110]], 0.5)
+    np.testing.assert_array_equal(predictor.predict(frame), before)
+
+
+def test_bad_settings_raise():
+    with pytest.raises(InvalidPredictorConfig):
+        make_predictor("adaptive", MODELS, beta=1.0)
+    with pytest.raises(InvalidPredictorConfig):
+        make_predictor("boosted", MODELS)
+    with pytest.raises(InvalidPredictorConfig, match="widht"):
+        make_predictor("fixed", MODELS, widht=3)
+
+
+# ---- state ----------------------------------------------------------------------------------------
+
+
+def test_save_load_round_trip_is_exact_and_learning_continues_identically(tmp_path):
+    predictor = make_predictor("adaptive", MODELS, seed=2)
+    frame = shallow_stream(60)
+    for i in range(40):
+        predictor.update(frame.iloc[[i]], float(frame.accuracy.iat[i]))
+    predictor.save(tmp_path / "p.npz")
+    loaded = AccuracyPredictor.load(tmp_path / "p.npz")
+    np.testing.assert_array_equal(loaded.predict(frame), predictor.predict(frame))
+    np.testing.assert_array_equal(loaded.alpha, predictor.alpha)
+    assert loaded.updates == 40 and loaded.kind == "adaptive" and loaded.describe()["alpha"] == predictor.describe()["alpha"]
+    for i in range(40, 60):
+        assert loaded.update(frame.iloc[[i]], float(frame.accuracy.iat[i])) == \
+            predictor.update(frame.iloc[[i]], float(frame.accuracy.iat[i]))
+    np.testing.assert_array_equal(loaded.predict(frame), predictor.predict(frame))
+
+
+def test_store_round_trip_and_missing_predictor(tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    predictor = make_predictor("offline", MODELS, offline_epochs=2)
+    frame = shallow_stream(50)
+    predictor.fit(frame)
+    store_predictor(store, "offline", predictor)
+    np.testing.assert_array_equal(load_predictor(store, "offline").predict(frame), predictor.predict(frame))
+    with pytest.raises(ArtifactNotFoundError) as err:
+        load_predictor(store, "adaptive")
+    assert "06_online_predictor" in err.value.hint
+
+
+def test_corrupt_predictor_file_is_a_clear_error(tmp_path):
+    (tmp_path / "p.npz").write_bytes(b"not a zip")
+    with pytest.raises(NasoaError, match="cannot be read"):
+        AccuracyPredictor.load(tmp_path / "p.npz")
+
+
+# ---- stream evaluation (Table 3, Theorem 1) --------------------------------------------------------
+
+
+def test_segment_errors_and_regret_on_known_values():
+    targets = np.zeros(10)
+    predictions = np.arange(10) / 10
+    errors = segment_errors(predictions, targets)
+    assert errors["all MAE"] == pytest.approx(0.45)
+    assert errors["20-40% MAE"] == pytest.approx(0.25)  # rows 2, 3
+    assert errors["80-100% MSE"] == pytest.approx((0.64 + 0.81) / 2)  # rows 8, 9
+    offline = np.where(np.arange(10) >= 8, predictions, np.nan)
+    assert np.isnan(segment_errors(offline, targets)["all MAE"]) and segment_errors(offline, targets)["80-100% MAE"] > 0
+    # two heads; head 0 always loses 0; alpha stuck at uniform -> average regret 0.5 * 1 - 0 = 0.5
+    regret = average_regret(np.full((4, 2), 0.5), np.tile([0.0, 1.0], (4, 1)))
+    np.testing.assert_allclose(regret, 0.5)
+    assert (stream_order(5, 0) == np.arange(5)).all() and sorted(stream_order(5, 3)) == list(range(5))
+
+
+def test_evaluate_stream_is_cached_and_refuses_meta_test_data(tmp_path, monkeypatch):
+    frame = shallow_stream(40)
+    frame["dataset"] = "cifar10"
+    config = OnlineConfig(fixed_depths=(3,), orderings=2, offline_epochs=2)
+    store = ArtifactStore(tmp_path / "store")
+    first = evaluate_stream(frame, config, store, progress=False)
+    table = first.table3()
+    assert list(table.predictor) == ["Fixed MLP (L=3)", "Ours Adaptive MLP", "Offline fixed MLP (L=10)"]
+    assert table.orderings.tolist() == [2, 2, 2]
+    assert np.isnan(table.loc[2, "all MAE %"]) and np.isfinite(table.loc[2, "80-100% MAE %"])
+    assert first.run("Ours Adaptive MLP", 1).alphas.shape == (40, 10)
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("a cached run was recomputed")
+
+    monkeypatch.setattr(stream_module, "run_one", no_work)
+    again = evaluate_stream(frame, config, store, progress=False)
+    pd.testing.assert_frame_equal(again.table3(), table)
+    np.testing.assert_array_equal(again.final_predictor("Ours Adaptive MLP").predict(frame),
+                                  first.final_predictor("Ours Adaptive MLP").predict(frame))
+    leaked = frame.assign(dataset=["brain_mri"] + ["cifar10"] * 39)
+    with pytest.raises(InvalidMetaFeaturesError, match="brain_mri"):
+        evaluate_stream(leaked, config, store, meta_test=("brain_mri", "trashnet"), progress=False)
+
+
+def test_feature_columns_contract():
+    assert FEATURE_COLUMNS[0] == "model" and set(NUMERIC_FEATURES) == set(FEATURE_COLUMNS[1:])
