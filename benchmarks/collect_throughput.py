@@ -10,7 +10,7 @@ Models are pretrained with the smoke recipe (a few seconds; fine-tuning cost doe
 weights), so the benchmark needs no laptop store. Writes ``reports/benchmarks/collect_throughput.csv``.
 Usage::
 
-    python benchmarks/collect_throughput.py [--runs 60] [--models resnet18 mobilenet_v3_small] [--quick]
+    python benchmarks/collect_throughput.py [--runs 30] [--models resnet18 mobilenet_v3_small] [--quick]
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ def prepared_store(root: Path, prof, models: list[str]) -> ArtifactStore:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=60)
+    parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--models", nargs="+", default=["resnet18", "mobilenet_v3_small", "regnet_y_400mf"])
     parser.add_argument("--quick", action="store_true", help="12 runs (for a shared CPU)")
     parser.add_argument("--out", type=Path, default=OUT)

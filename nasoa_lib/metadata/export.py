@@ -51,6 +51,19 @@ DESCRIPTIONS = {
     "train_seconds": "training time measured by the engine",
     "spec_hash": "key of the fine-tuning spec (nasoa_lib.finetune.run_spec)",
     "stored_at": "UTC time the row was committed to the store",
+    "dataset": "meta-train dataset the task was sampled from",
+    "classes": "class indices of the task in its dataset",
+    "task_seed": "seed of the task's image draw (nasoa_lib.data.TaskSpec)",
+    "test_per_class": "test images per class", "test_images": "test images of the task",
+    "model_group": "baseline / ours / released", "model_target": "baseline name or architecture code",
+    "pretrained_key": "store key of the source pretraining", "seed": "training seed (head init, batch order)",
+    "batch_size": "fine-tuning batch (profile)", "lr_schedule": "cosine or step (profile)",
+    "momentum": "SGD momentum (profile)", "weight_decay": "weight decay (profile)", "augment": "flip+crop (profile)",
+    "eval_seconds": "evaluation time", "cpu_seconds": "worker CPU time of the run",
+    "steps": "optimizer steps done", "median_step_seconds": "median step time",
+    "frozen_cache": "frozen-prefix activations cached", "threads": "torch threads of the worker",
+    "pid": "worker process", "device": "device and threads", "collection": "collection id (sampling settings)",
+    "profile": "scale profile",
 }
 
 
