@@ -23,7 +23,6 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
@@ -209,41 +208,26 @@ def hyperband(
     geometric grid with factor ``eta``) are rounded to whole epochs. The choice is SMAC's incumbent
     (best cost at the highest budget it was evaluated on)."""
     _check(bench, metric, budget_epochs, max_budget, min_budget)
-    from smac import HyperbandFacade, MultiFidelityFacade, Scenario
-    from smac.main.exceptions import ConfigurationSpaceExhaustedException
-    from smac.runhistory.dataclasses import TrialValue
+    from nasoa_lib.multifidelity import run_multifidelity
 
-    facade = MultiFidelityFacade if bayesian else HyperbandFacade
     method = "bohb" if bayesian else "hyperband"
     spent, trials = 0, 0
     seen: dict[int, tuple[int, float]] = {}
-    with tempfile.TemporaryDirectory(prefix="nasoa-smac-") as folder:
-        scenario = Scenario(
-            bench.configspace(seed), deterministic=True, n_trials=100_000, min_budget=min_budget,
-            max_budget=max_budget, seed=seed, output_directory=f"{folder}/smac", name=f"{method}-{metric}",
-        )
-        extra = {}
-        if bayesian:  # BOHB's model starts after d + 1 observations (Falkner et al. 2018)
-            extra["initial_design"] = facade.get_initial_design(scenario, n_configs=len(scenario.configspace) + 1)
-        smac = facade(
-            scenario, lambda config, seed=0, budget=1: 0.0,
-            intensifier=facade.get_intensifier(scenario, eta=eta), overwrite=True, logging_level=40, **extra,
-        )
-        while True:
-            try:
-                info = smac.ask()
-            except ConfigurationSpaceExhaustedException:
-                break
-            budget = _smac_round(float(info.budget), max_budget)
-            if spent + budget > budget_epochs:
-                break
-            index = bench.index_of(info.config)
-            score = bench.value(index, metric, budget)
-            smac.tell(info, TrialValue(cost=1.0 - score))
-            spent, trials = spent + budget, trials + 1
-            if index not in seen or seen[index][0] <= budget:
-                seen[index] = (budget, score)
-        incumbent = smac.intensifier.get_incumbent()
+
+    def cost(config: Mapping[str, Any], smac_budget: float) -> float | None:
+        nonlocal spent, trials
+        budget = _smac_round(smac_budget, max_budget)
+        if spent + budget > budget_epochs:
+            return None
+        index = bench.index_of(config)
+        score = bench.value(index, metric, budget)
+        spent, trials = spent + budget, trials + 1
+        if index not in seen or seen[index][0] <= budget:
+            seen[index] = (budget, score)
+        return 1.0 - score
+
+    incumbent = run_multifidelity(bench.configspace(seed), cost, min_budget=min_budget, max_budget=max_budget,
+                                  eta=eta, seed=seed, bayesian=bayesian, name=f"{method}-{metric}")
     if incumbent is not None:
         chosen = bench.index_of(incumbent)
     else:  # nothing reached SMAC's incumbent rule yet: best score at the highest budget reached

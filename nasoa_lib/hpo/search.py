@@ -27,7 +27,6 @@ sees a test accuracy before it chooses.
 from __future__ import annotations
 
 import logging
-import tempfile
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Mapping
 
@@ -46,9 +45,6 @@ MAX_REPEATS = 200
 #: 10 000, sized for continuous spaces); our grids hold at most a few hundred (model, lr, frozen)
 #: configurations, which 1 000 draws already cover, at a tenth of the cost per proposal.
 CHALLENGERS = 1000
-# The surrogate is the facade's default random forest (``HyperparameterOptimizationFacade.get_model``)
-# built with ``n_jobs=1``: its default thread pool (``n_jobs=-1``) spent most of a search's wall-clock
-# polling for 10 tiny trees on our busy 2-core machine.
 
 
 @dataclass(frozen=True)
@@ -145,47 +141,32 @@ def random_search(space: SearchSpace, evaluate: Evaluate, budget_seconds: float,
 def bohb(space: SearchSpace, evaluate: Evaluate, budget_seconds: float, seed: int = 0, eta: int = 3,
          min_fidelity: float = 1 / 9) -> SearchResult:
     """SMAC3's BOHB-style multi-fidelity optimisation (module docstring) within ``budget_seconds``."""
-    from smac import MultiFidelityFacade, Scenario
-    from smac.main.exceptions import ConfigurationSpaceExhaustedException
-    from smac.model.random_forest import RandomForest
-    from smac.runhistory.dataclasses import TrialValue
+    from nasoa_lib.multifidelity import run_multifidelity
 
     _check(space, budget_seconds)
     if not 0 < min_fidelity < 1 or eta < 2:
         raise InvalidSearchSetup(f"BOHB needs 0 < min_fidelity < 1 and eta >= 2 (got {min_fidelity}, {eta})",
                                  hint="e.g. eta 3 with min_fidelity 1/9 (three brackets)")
     ledger = _Ledger(space, evaluate, budget_seconds)
-    with tempfile.TemporaryDirectory(prefix="nasoa-bohb-") as folder:
-        scenario = Scenario(space.configspace(seed), deterministic=True, n_trials=1_000_000, min_budget=min_fidelity,
-                            max_budget=1.0, seed=seed, output_directory=f"{folder}/smac", name="bohb")
-        facade = MultiFidelityFacade(
-            scenario, lambda config, seed=0, budget=1.0: 0.0,
-            intensifier=MultiFidelityFacade.get_intensifier(scenario, eta=eta),
-            initial_design=MultiFidelityFacade.get_initial_design(scenario, n_configs=len(scenario.configspace) + 1),
-            acquisition_maximizer=MultiFidelityFacade.get_acquisition_maximizer(scenario, challengers=CHALLENGERS),
-            model=RandomForest(scenario.configspace, log_y=True, n_trees=10, ratio_features=1.0, min_samples_split=2,
-                               min_samples_leaf=1, max_depth=2**20, bootstrapping=True, seed=scenario.seed, n_jobs=1),
-            overwrite=True, logging_level=40,
-        )
-        repeats = 0
-        while repeats < MAX_REPEATS:
-            try:
-                info = facade.ask()
-            except ConfigurationSpaceExhaustedException:
-                break
-            trial = space.from_config(dict(info.config), float(info.budget))
-            if not ledger.fits(trial):
-                break
-            accuracy, new = ledger.run(trial, float(info.budget))
-            repeats = 0 if new else repeats + 1
-            facade.tell(info, TrialValue(cost=1.0 - accuracy))
-        incumbent = facade.intensifier.get_incumbent()
+    repeats = 0
+
+    def cost(config: Mapping[str, Any], budget: float) -> float | None:
+        nonlocal repeats
+        trial = space.from_config(dict(config), budget)
+        if repeats >= MAX_REPEATS or not ledger.fits(trial):
+            return None
+        accuracy, new = ledger.run(trial, budget)
+        repeats = 0 if new else repeats + 1
+        return 1.0 - accuracy
+
+    incumbent = run_multifidelity(space.configspace(seed), cost, min_budget=min_fidelity, max_budget=1.0, eta=eta,
+                                  seed=seed, bayesian=True, name="bohb", challengers=CHALLENGERS)
     if not ledger.records:
         raise InvalidSearchSetup("BOHB could not run a single trial within its budget",
                                  hint="raise the budget multiple")
     chosen = None
     if incumbent is not None:
-        inc = dict(incumbent)
+        inc = incumbent
         same = [r for r in ledger.records if (r.model == inc.get("model", space.models[0]) and r.lr == float(inc["lr"])
                                               and r.frozen_stages == int(inc["frozen_stages"]))]
         if same:
