@@ -67,8 +67,10 @@ class PredictorConfig:
     offline_lr: float = 1e-3
 
     def network(self, kind: str) -> NetworkConfig:
-        return NetworkConfig(depth=self.depth, hidden_units=self.hidden_units, hedge=kind == "adaptive",
-                             lr=self.lr, beta=self.beta, smoothing=self.smoothing, loss=self.loss)
+        """The network settings (the fields :class:`NetworkConfig` shares with this one); Hedge
+        weighting only for the adaptive kind."""
+        shared = {name: getattr(self, name) for name in NetworkConfig.__dataclass_fields__ if name != "hedge"}
+        return NetworkConfig(hedge=kind == "adaptive", **shared)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

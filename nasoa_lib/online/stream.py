@@ -91,9 +91,10 @@ class OnlineConfig:
         return prof.section("online", cls)
 
     def predictor_config(self, depth: int) -> PredictorConfig:
-        return PredictorConfig(depth=depth, hidden_units=self.hidden_units, lr=self.lr, beta=self.beta,
-                               smoothing=self.smoothing, loss=self.loss, offline_epochs=self.offline_epochs,
-                               offline_batch_size=self.offline_batch_size, offline_lr=self.offline_lr)
+        """The :class:`PredictorConfig` of a ``depth``-layer contender: every other field is this
+        section's field of the same name."""
+        shared = {name: getattr(self, name) for name in PredictorConfig.__dataclass_fields__ if name != "depth"}
+        return PredictorConfig(depth=depth, **shared)
 
     def contenders(self) -> list[tuple[str, str, int]]:
         """``(label, kind, depth)`` of every predictor of Table 3, in the paper's row order."""
