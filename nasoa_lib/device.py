@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
 import torch
 
 
@@ -16,6 +19,20 @@ def set_threads(n: int) -> int:
         raise ValueError(f"threads must be >= 1, got {n}")
     torch.set_num_threads(n)
     return torch.get_num_threads()
+
+
+@contextmanager
+def pinned_threads(threads: int | None) -> Iterator[int]:
+    """Run with ``threads`` torch intra-op threads (``None``: leave as is), restoring the previous
+    count afterwards; yields the count in force."""
+    previous = torch.get_num_threads()
+    if threads is not None:
+        set_threads(threads)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 def describe_device(device: torch.device | str | None = None) -> str:

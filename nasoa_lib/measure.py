@@ -34,7 +34,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from nasoa_lib.device import default_device, describe_device
+from nasoa_lib.device import default_device, describe_device, pinned_threads
 from nasoa_lib.errors import StoreCorruptedError, UnknownModelError
 
 log = logging.getLogger(__name__)
@@ -143,7 +143,7 @@ def measure_step_time(
     _check_sizes(batch_size, image_size, warmup, steps)
     device = torch.device(device) if device is not None else default_device()
     num_classes = num_classes if num_classes is not None else _infer_num_classes(model)
-    with _pinned_threads(threads) as used_threads:
+    with pinned_threads(threads) as used_threads:
         net = copy.deepcopy(model).to(device).train()
         trainable = [p for p in net.parameters() if p.requires_grad]
         if not trainable:
@@ -173,7 +173,7 @@ def measure_inference_time(
     """Median wall-clock time of one forward pass in eval mode under ``torch.no_grad``."""
     _check_sizes(batch_size, image_size, warmup, steps)
     device = torch.device(device) if device is not None else default_device()
-    with _pinned_threads(threads) as used_threads:
+    with pinned_threads(threads) as used_threads:
         net = copy.deepcopy(model).to(device).eval()
         x = torch.randn(batch_size, 3, image_size, image_size, device=device, dtype=_dtype_of(net))
 
@@ -387,7 +387,7 @@ def build_step_time_table(
         name: _named_factory(name, num_classes, image_size, small_image_stem) for name in models
     }
     entries: dict[str, StepTiming] = {}
-    with _pinned_threads(threads) as used_threads:
+    with pinned_threads(threads) as used_threads:
         for name, factory in factories.items():
             model = factory()
             entries[name] = measure_step_time(
@@ -482,21 +482,6 @@ def _timing(
         batch_size=batch_size, image_size=image_size, device=name, threads=threads,
         dtype=str(dtype).removeprefix("torch."), kind=kind,
     )
-
-
-@contextmanager
-def _pinned_threads(threads: int | None) -> Iterator[int]:
-    """Pin torch's intra-op threads to ``threads`` (if given) and restore the previous value."""
-    previous = torch.get_num_threads()
-    if threads is not None:
-        if threads < 1:
-            raise ValueError(f"threads must be >= 1, got {threads}")
-        torch.set_num_threads(threads)
-    try:
-        yield torch.get_num_threads()
-    finally:
-        if torch.get_num_threads() != previous:
-            torch.set_num_threads(previous)
 
 
 @contextmanager

@@ -219,11 +219,21 @@ def test_missing_meta_train_dataset_is_a_clear_error(pretrained_store, tmp_path,
     assert store.count(md.META_RUN_KIND) == 0
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray installed: the error path does not apply")
-def test_ray_without_ray_is_a_clear_error(pretrained_store, tmp_path):
+def test_ray_without_ray_is_a_clear_error(pretrained_store, tmp_path, monkeypatch):
     store = _copy_store(pretrained_store, tmp_path / "store")
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
     with pytest.raises(NasoaError, match="ray"):
         md.collect(PROFILE, 1, store=store, config=CONFIG, address="local", progress=False)
+    assert store.count(md.META_RUN_KIND) == 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (the optional 'cluster' extra)")
+def test_collect_on_a_local_ray_instance(pretrained_store, tmp_path):
+    store = _copy_store(pretrained_store, tmp_path / "store")
+    summary = md.collect(PROFILE, 2, store=store, config=CONFIG, address="local", progress=False)
+    assert (summary.backend, summary.collected, summary.rows) == ("ray", 2, 2)
+    frame = md.load_meta_dataset(PROFILE, store, CONFIG)
+    assert sorted(frame["index"]) == [0, 1] and os.getpid() not in set(frame["pid"])
 
 
 def test_plan_counts_frozen_stages_and_pending_runs(pretrained_store, tmp_path):

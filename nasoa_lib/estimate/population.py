@@ -313,23 +313,15 @@ def run_population(
     threads: int | None = None, progress: bool = True, profile_name: str = "",
 ) -> list[dict[str, Any]]:
     """Train (or load) every member in order; returns their records."""
-    from nasoa_lib.device import set_threads
+    from nasoa_lib.device import pinned_threads
 
-    previous = torch.get_num_threads()
-    if threads:
-        set_threads(threads)
-    records = []
-    try:
+    with pinned_threads(threads or None):
         iterator: Iterable[Member] = members
         if progress:
             from tqdm.auto import tqdm
 
             iterator = tqdm(members, desc="networks")
-        for m in iterator:
-            records.append(train_member(m, config, data, store, image_size, progress, profile_name))
-    finally:
-        torch.set_num_threads(previous)
-    return records
+        return [train_member(m, config, data, store, image_size, progress, profile_name) for m in iterator]
 
 
 def load_refit_probabilities(store: Any, record: dict[str, Any]) -> torch.Tensor:

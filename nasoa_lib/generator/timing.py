@@ -31,13 +31,13 @@ from __future__ import annotations
 import logging
 import statistics
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
+from nasoa_lib.device import pinned_threads
 from nasoa_lib.errors import StoreCorruptedError, UnknownModelError
 from nasoa_lib.finetune import CACHE_LIMIT_BYTES, FinetuneSettings
 from nasoa_lib.generator.config import GeneratorConfig
@@ -162,17 +162,6 @@ class FinetuneTimeTable:
 
 
 # ------------------------------------------------------------------------------------ measuring
-
-
-@contextmanager
-def pinned_threads(threads: int) -> Iterator[int]:
-    """Run with ``threads`` torch threads, restoring the previous count afterwards."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        yield threads
-    finally:
-        torch.set_num_threads(previous)
 
 
 def probe_tasks(source: str, images: int, seed: int = 0):

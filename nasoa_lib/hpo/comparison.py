@@ -367,7 +367,7 @@ def run(study: Study, *, progress: bool = True) -> Results:
     from tqdm.auto import tqdm
 
     from nasoa_lib.finetune import worker_threads
-    from nasoa_lib.generator.timing import pinned_threads
+    from nasoa_lib.device import pinned_threads
 
     methods, families, runs, trials = [], [], [], []
     cells = [(case, i) for case in study.cases for i in range(len(case.constraints))]

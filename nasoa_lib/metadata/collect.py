@@ -23,10 +23,8 @@ collection; changing ``runs``, ``workers`` or the model list extends the same on
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Mapping, Sequence
 
@@ -37,6 +35,7 @@ from nasoa_lib.finetune import FinetuneSettings, worker_threads
 from nasoa_lib.metadata.config import MetaDatasetConfig
 from nasoa_lib.metadata.sampling import DatasetCounts, SampledRun, check_meta_train, sample_run
 from nasoa_lib.metafeatures import MetaFeatureConfig, MetaFeatures
+from nasoa_lib.parallel import WorkerPool
 from nasoa_lib.profiles import Profile, load_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 
@@ -304,13 +303,6 @@ def stored_indices(store: ArtifactStore, collection: str) -> set[int]:
 _PRETRAINED: dict[str, Any] = {}
 
 
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.WARNING)
-
-
 def _pretrained(job: Job) -> Any:
     """The job's pretrained model, loaded once per worker process."""
     from nasoa_lib.train import load_pretrained
@@ -369,65 +361,13 @@ def run_job(job: Job) -> dict[str, Any]:
     return {"key": job.key, "index": run.index, "stored": stored, "cpu_seconds": cpu, "accuracy": result.accuracy}
 
 
-def _ray_run_job(threads: int, job: Job) -> dict[str, Any]:
-    _init_worker(threads)
-    return run_job(job)
-
-
 def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[dict[str, Any]]:
-    """Run ``jobs``, yielding each worker's summary as it finishes: in-process for one worker, a
-    spawned process pool otherwise (a forked torch runtime can deadlock), Ray with ``address``."""
-    if not jobs:
-        return
-    if address is not None:
-        yield from _execute_ray(jobs, workers, threads, address)
-        return
-    if workers == 1:
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads)
-        try:
-            for job in jobs:
-                yield run_job(job)
-        finally:
-            torch.set_num_threads(previous)
-        return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_init_worker, initargs=(threads,))
-    try:
-        futures = [pool.submit(run_job, job) for job in jobs]
-        for future in as_completed(futures):
-            yield future.result()
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _execute_ray(jobs: Sequence[Job], workers: int, threads: int, address: str) -> Iterator[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError as err:
-        raise NasoaError(
-            "collecting on a Ray cluster needs the 'ray' package",
-            hint="pip install -e '.[cluster]' (or pip install ray), or leave the address unset to use the local process pool",
-        ) from err
-    started = False
-    if not ray.is_initialized():
-        if address == "local":
-            ray.init(num_cpus=workers * threads, include_dashboard=False, log_to_driver=False)
-        else:
-            ray.init(address=address, log_to_driver=False)
-        started = True
-    try:
-        remote = ray.remote(num_cpus=threads)(_ray_run_job)
-        pending = [remote.remote(threads, job) for job in jobs]
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield ray.get(ref)
-    finally:
-        if started:
-            ray.shutdown()
+    """Run ``jobs``, yielding each worker's summary as it finishes (in-process for one worker, a
+    local process pool otherwise, Ray with ``address``: :class:`~nasoa_lib.parallel.WorkerPool`)."""
+    kind = "serial" if workers == 1 else "process"
+    with WorkerPool(kind, workers, threads, address) as pool:
+        for _, summary in pool.map_unordered(run_job, [(job,) for job in jobs]):
+            yield summary
 
 
 # ----------------------------------------------------------------------------------------------

@@ -17,8 +17,6 @@ from nasoa_lib.search.evaluate import (
     COST_KIND,
     EVAL_KIND,
     Backend,
-    ProcessBackend,
-    RayBackend,
     StepSpec,
     eval_key,
     evaluate_codes,
@@ -62,8 +60,8 @@ from nasoa_lib.search.stages import (
 )
 
 __all__ = [
-    "ProxySpec", "SearchConfig", "ZooConfig", "COST_KIND", "EVAL_KIND", "Backend", "ProcessBackend",
-    "RayBackend", "StepSpec", "eval_key", "evaluate_codes", "make_backend", "measure_costs",
+    "ProxySpec", "SearchConfig", "ZooConfig", "COST_KIND", "EVAL_KIND", "Backend",
+    "StepSpec", "eval_key", "evaluate_codes", "make_backend", "measure_costs",
     "CodeDuplicates", "CodeMutation", "CodeProblem", "CodeSampling", "CodeSpace", "CopyParents",
     "sample_distinct", "SEARCH_KIND", "STATE_KIND", "NSGA2Proposer", "RandomProposer", "SearchResult",
     "SearchSpec", "SearchState", "hypervolume_curve", "load_state", "objectives", "pareto_front",

@@ -11,9 +11,9 @@ while "a parent computation node" measures each selected architecture's training
   training engine (:func:`nasoa_lib.train.pretrain` with the proxy recipe), returning top-1 on
   held-out source images and the wall-clock. Candidates that break T_m are not trained (Eq. 1
   makes them infeasible whatever their accuracy).
-* :class:`Backend` runs trainings: a local process pool by default (``spawn``: a forked torch
-  runtime can deadlock), Ray when a cluster address is given (``ray.init(address=...)``;
-  ``address="local"`` starts a one-machine Ray instance), or serially in-process.
+* a :class:`~nasoa_lib.parallel.WorkerPool` runs the trainings: a local process pool by default,
+  Ray when a cluster address is given (``"local"`` starts a one-machine Ray instance), or
+  serially in-process.
 
 An evaluation is a store record of kind ``nas_eval`` keyed by :func:`eval_key` (code + proxy
 spec + step-time spec + profile), written once: whichever search asks for a code again reads it.
@@ -24,12 +24,11 @@ from __future__ import annotations
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
-import multiprocessing
 
+from nasoa_lib.parallel import WorkerPool
 from nasoa_lib.search.config import ProxySpec, profile_of, small_image_stem
 from nasoa_lib.store import ArtifactStore, spec_key
 
@@ -157,135 +156,13 @@ def forget_proxy_weights(store: ArtifactStore, pretrain_key: str) -> None:
 
 # ----------------------------------------------------------------------------------- backends
 
-
-def _init_worker(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-    logging.basicConfig(level=logging.WARNING)
+#: Whatever runs the proxy trainings: :class:`nasoa_lib.parallel.WorkerPool`.
+Backend = WorkerPool
 
 
-class Backend:
-    """Runs :func:`train_candidate` jobs; ``map_unordered`` yields ``(index, result)`` as they finish."""
-
-    name = "serial"
-
-    def __init__(self, workers: int, threads_per_worker: int) -> None:
-        self.workers = workers
-        self.threads = threads_per_worker
-
-    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self.threads)
-        try:
-            for i, args in enumerate(jobs):
-                yield i, train_candidate(*args)
-        finally:
-            torch.set_num_threads(previous)
-
-    def close(self) -> None:
-        pass
-
-    def __enter__(self) -> "Backend":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class ProcessBackend(Backend):
-    """A local pool of ``workers`` spawned processes with ``threads_per_worker`` torch threads each."""
-
-    name = "process"
-
-    def __init__(self, workers: int, threads_per_worker: int) -> None:
-        super().__init__(workers, threads_per_worker)
-        self._pool: ProcessPoolExecutor | None = None
-
-    def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_init_worker, initargs=(self.threads,),
-            )
-        return self._pool
-
-    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
-        pool = self._executor()
-        futures = {pool.submit(train_candidate, *args): i for i, args in enumerate(jobs)}
-        for future in as_completed(futures):
-            yield futures[future], future.result()
-
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-
-class RayBackend(Backend):
-    """Ray tasks with ``num_cpus=threads_per_worker``; ``address`` is passed to ``ray.init``.
-
-    ``address="local"`` starts a Ray instance on this machine (Ray 2.x removed ``local_mode``;
-    this is its replacement for running the same code path without a cluster). Ray is imported
-    only here (the optional ``cluster`` extra).
-    """
-
-    name = "ray"
-
-    def __init__(self, workers: int, threads_per_worker: int, address: str) -> None:
-        super().__init__(workers, threads_per_worker)
-        try:
-            import ray
-        except ImportError as err:
-            from nasoa_lib.errors import NasoaError
-
-            raise NasoaError(
-                "the Ray backend needs the 'ray' package",
-                hint="pip install -e '.[cluster]' (or pip install ray), or leave the cluster address unset "
-                "to use the local process pool",
-            ) from err
-        self._ray = ray
-        self._started = False
-        if not ray.is_initialized():
-            if address == "local":
-                ray.init(num_cpus=workers * threads_per_worker, include_dashboard=False,
-                         log_to_driver=False)
-            else:
-                ray.init(address=address, log_to_driver=False)
-            self._started = True
-        self._remote = ray.remote(num_cpus=threads_per_worker)(_ray_train)
-
-    def map_unordered(self, jobs: Sequence[tuple]) -> Iterable[tuple[int, dict]]:
-        ray = self._ray
-        refs = {self._remote.remote(self.threads, *args): i for i, args in enumerate(jobs)}
-        pending = list(refs)
-        while pending:
-            done, pending = ray.wait(pending, num_returns=1)
-            for ref in done:
-                yield refs[ref], ray.get(ref)
-
-    def close(self) -> None:
-        if self._started:
-            self._ray.shutdown()
-            self._started = False
-
-
-def _ray_train(threads: int, *args: Any) -> dict:
-    _init_worker(threads)
-    return train_candidate(*args)
-
-
-def make_backend(kind: str, workers: int, threads_per_worker: int, address: str | None = None) -> Backend:
+def make_backend(kind: str, workers: int, threads_per_worker: int, address: str | None = None) -> WorkerPool:
     """``"process"`` (default), ``"serial"``, or ``"ray"`` (``address``: a cluster or ``"local"``)."""
-    if address is not None or kind == "ray":
-        return RayBackend(workers, threads_per_worker, address or "local")
-    if kind == "process":
-        return ProcessBackend(workers, threads_per_worker)
-    if kind == "serial":
-        return Backend(workers, threads_per_worker)
-    raise ValueError(f"unknown backend {kind!r}; use 'process', 'serial' or 'ray'")
+    return WorkerPool(kind, workers, threads_per_worker, address)
 
 
 # ------------------------------------------------------------------------------ one generation
@@ -353,6 +230,6 @@ def evaluate_codes(
         if i not in train:
             finish(i, None)
     jobs = [(codes[i], prof.name, proxy, str(store.root), seed) for i in train]
-    for j, result in backend.map_unordered(jobs):
+    for j, result in backend.map_unordered(train_candidate, jobs):
         finish(train[j], result)
     return [records[k] for k in keys], created

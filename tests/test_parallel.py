@@ -1,0 +1,68 @@
+"""WorkerPool: every job's result comes back once, under its index, with the threads asked for."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+
+import pytest
+import torch
+
+from nasoa_lib.errors import NasoaError
+from nasoa_lib.parallel import WorkerPool
+
+JOBS = [(3, 9), (7, 2), (5, 5), (1, 4)]
+
+
+def _collect(pool: WorkerPool, fn, jobs) -> dict[int, object]:
+    out: dict[int, object] = {}
+    for i, result in pool.map_unordered(fn, jobs):
+        assert i not in out, "an index came back twice"
+        out[i] = result
+    return out
+
+
+def test_serial_pool_runs_in_order_with_pinned_threads_and_restores_them():
+    before = torch.get_num_threads()
+    threads = 1 if before != 1 else 2
+    with WorkerPool("serial", workers=1, threads=threads) as pool:
+        assert list(pool.map_unordered(max, JOBS)) == [(0, 9), (1, 7), (2, 5), (3, 4)]
+        assert _collect(pool, torch.get_num_threads, [()] * 2) == {0: threads, 1: threads}
+        assert list(pool.map_unordered(max, [])) == []
+    assert torch.get_num_threads() == before
+
+
+def test_process_pool_returns_every_result_from_spawned_workers():
+    with WorkerPool("process", workers=2, threads=1) as pool:
+        assert _collect(pool, max, JOBS) == {0: 9, 1: 7, 2: 5, 3: 4}
+        pids = set(_collect(pool, os.getpid, [()] * 4).values())
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2
+        assert set(_collect(pool, torch.get_num_threads, [()] * 2).values()) == {1}
+    assert pool._pool is None  # closed on leaving the block
+
+
+def test_bad_pool_settings_are_clear_errors():
+    with pytest.raises(ValueError, match="unknown pool kind"):
+        WorkerPool("threads", 1, 1)
+    with pytest.raises(ValueError, match=">= 1"):
+        WorkerPool("process", 0, 1)
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray now raises ImportError
+    with pytest.raises(NasoaError, match="ray") as err:
+        WorkerPool("process", 2, 1, address="local")
+    assert "cluster" in err.value.hint
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="ray not installed (the optional 'cluster' extra)")
+def test_local_ray_pool_returns_every_result():
+    with WorkerPool("ray", workers=2, threads=1) as pool:
+        assert pool.address == "local"
+        assert _collect(pool, max, JOBS) == {0: 9, 1: 7, 2: 5, 3: 4}
+        assert set(_collect(pool, torch.get_num_threads, [()] * 2).values()) == {1}
+    import ray
+
+    assert not ray.is_initialized()  # the pool stops the instance it started
