@@ -27,6 +27,7 @@ from nasoa_lib.online import (
     hedge_update,
     load_predictor,
     make_predictor,
+    running_mean_predictions,
     segment_errors,
     store_predictor,
     stream_order,
@@ -296,6 +297,7 @@ def test_segment_errors_and_regret_on_known_values():
     # two heads; head 0 always loses 0; alpha stuck at uniform -> average regret 0.5 * 1 - 0 = 0.5
     regret = average_regret(np.full((4, 2), 0.5), np.tile([0.0, 1.0], (4, 1)))
     np.testing.assert_allclose(regret, 0.5)
+    np.testing.assert_allclose(running_mean_predictions(np.array([0.2, 0.4, 0.9])), [0.5, 0.2, 0.3])
     assert (stream_order(5, 0) == np.arange(5)).all() and sorted(stream_order(5, 3)) == list(range(5))
 
 
@@ -306,8 +308,9 @@ def test_evaluate_stream_is_cached_and_refuses_meta_test_data(tmp_path, monkeypa
     store = ArtifactStore(tmp_path / "store")
     first = evaluate_stream(frame, config, store, progress=False)
     table = first.table3()
-    assert list(table.predictor) == ["Fixed MLP (L=3)", "Ours Adaptive MLP", "Offline fixed MLP (L=10)"]
-    assert table.orderings.tolist() == [2, 2, 2]
+    assert list(table.predictor) == ["Fixed MLP (L=3)", "Ours Adaptive MLP", "Offline fixed MLP (L=10)",
+                                     "Running mean (no meta-features)"]
+    assert table.orderings.tolist() == [2, 2, 2, 2]
     assert np.isnan(table.loc[2, "all MAE %"]) and np.isfinite(table.loc[2, "80-100% MAE %"])
     assert first.run("Ours Adaptive MLP", 1).alphas.shape == (40, 10)
 

@@ -29,6 +29,7 @@ from nasoa_lib.online.stream import (
     ADAPTIVE_LABEL,
     OFFLINE_LABEL,
     PAPER_TABLE3,
+    REFERENCE_LABEL,
     SEGMENTS,
     OnlineConfig,
     StreamEvaluation,
@@ -38,6 +39,7 @@ from nasoa_lib.online.stream import (
     hedge_reference,
     measure_update_rate,
     plan,
+    running_mean_predictions,
     segment_errors,
     stream_order,
 )
@@ -47,7 +49,7 @@ __all__ = [
     "InvalidMetaFeaturesError", "InvalidPredictorConfig", "NetworkConfig", "PredictorConfig",
     "PredictorNotFittedError", "bounded_loss", "hedge_update", "load_predictor", "loss_gradient",
     "make_predictor", "store_predictor",
-    "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
-    "average_regret", "evaluate_stream", "hedge_reference", "measure_update_rate", "plan", "segment_errors",
+    "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "REFERENCE_LABEL", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
+    "average_regret", "evaluate_stream", "hedge_reference", "measure_update_rate", "plan", "running_mean_predictions", "segment_errors",
     "stream_order",
 ]

@@ -41,6 +41,9 @@ STREAM_VERSION = 1
 SEGMENTS: dict[str, tuple[float, float]] = {"all": (0.0, 1.0), "20-40%": (0.2, 0.4), "80-100%": (0.8, 1.0)}
 ADAPTIVE_LABEL = "Ours Adaptive MLP"
 OFFLINE_LABEL = "Offline fixed MLP (L=10)"
+#: Table 3's floor, not in the paper: predict the mean accuracy of the runs seen so far, ignoring
+#: every meta-feature. An online predictor that does not beat it has learned nothing from them.
+REFERENCE_LABEL = "Running mean (no meta-features)"
 
 #: NASOA Table 3 (30K runs: online stream of the meta-dataset; percentages of accuracy).
 PAPER_TABLE3 = pd.DataFrame(
@@ -157,6 +160,14 @@ def segment_errors(predictions: np.ndarray, targets: np.ndarray) -> dict[str, fl
         out[f"{name} MAE"] = float(np.mean(np.abs(p - y))) if ok else float("nan")
         out[f"{name} MSE"] = float(np.mean((p - y) ** 2)) if ok else float("nan")
     return out
+
+
+def running_mean_predictions(targets: np.ndarray, prior: float = 0.5) -> np.ndarray:
+    """Online predictions of the running mean: row ``t`` gets the mean of rows ``0..t-1`` (``prior``
+    for the first row), so it never sees the target it predicts."""
+    targets = np.asarray(targets, dtype=np.float64)
+    seen = np.cumsum(targets)[:-1] / np.arange(1, len(targets))
+    return np.concatenate([[prior], seen]) if len(targets) else targets.copy()
 
 
 def stream_order(n: int, ordering: int) -> np.ndarray:
@@ -304,16 +315,22 @@ class StreamEvaluation:
     config: OnlineConfig
 
     def errors(self) -> pd.DataFrame:
-        """One row per (predictor, ordering): MAE / MSE per segment (fractions), time, updates/s."""
-        return pd.DataFrame([{"predictor": r.label, "kind": r.kind, "depth": r.depth, "ordering": r.ordering,
-                              **r.errors(), "seconds": r.seconds, "updates_per_s": r.updates_per_second}
-                             for r in self.runs])
+        """One row per (predictor, ordering): MAE / MSE per segment (fractions), time, updates/s;
+        plus the running-mean reference (:data:`REFERENCE_LABEL`) on each ordering."""
+        rows = [{"predictor": r.label, "kind": r.kind, "depth": r.depth, "ordering": r.ordering,
+                 **r.errors(), "seconds": r.seconds, "updates_per_s": r.updates_per_second} for r in self.runs]
+        targets = {r.ordering: r.targets for r in self.runs}
+        rows += [{"predictor": REFERENCE_LABEL, "kind": "reference", "depth": 0, "ordering": o,
+                  **segment_errors(running_mean_predictions(y), y), "seconds": 0.0, "updates_per_s": float("nan")}
+                 for o, y in sorted(targets.items())]
+        return pd.DataFrame(rows)
 
     def table3(self) -> pd.DataFrame:
         """Table 3: mean and standard deviation over orderings of each error, in percent."""
         errors = self.errors()
         metrics = [c for c in errors.columns if c.endswith(" MAE") or c.endswith(" MSE")]
-        order = {label: i for i, (label, _, _) in enumerate(self.config.contenders())}
+        labels = [label for label, _, _ in self.config.contenders()] + [REFERENCE_LABEL]
+        order = {label: i for i, label in enumerate(labels)}
         grouped = errors.groupby("predictor", sort=False)[metrics]
         mean = grouped.mean() * 100.0
         std = grouped.std(ddof=1) * 100.0 if errors.ordering.nunique() > 1 else mean * np.nan
