@@ -1,8 +1,15 @@
 """nasoa_lib: the library behind the nasoa-study notebooks.
 
-One module per concept of the papers (see README): ``data``, ``store``, ``space``, ``builder``,
-``models``, ``measure``, ``train``, ``finetune``, ``report``, ``cli``; later ``search``, ``zoo``,
-``metafeatures``, ``online``, ``generator``, ``hpo``, ``estimate``, ``nss``.
+One module per concept of the papers (see README):
+
+* foundation: ``profiles``, ``paths``, ``data``, ``store``, ``checkpoint``, ``provenance``,
+  ``device``, ``parallel``, ``errors``, ``report``, ``cli``;
+* architecture core and training engine: ``space``, ``builder``, ``staged``, ``models``,
+  ``measure``, ``train``, ``finetune``;
+* NASOA: ``preliminary``, ``search`` and ``zoo`` (offline NAS), ``metafeatures`` and ``metadata``
+  (the meta-dataset), ``online`` (the Hedge-Backpropagation predictor), ``generator`` (G(D, T)),
+  ``hpo`` and ``multifidelity`` (the RS / BOHB baselines);
+* beside it: ``estimate`` (feature-history performance estimation), ``nss`` (Network Space Search).
 """
 
 __version__ = "0.1.0"

@@ -180,10 +180,12 @@ def worker_threads(workers: int = 1, cores: int | None = None) -> int:
     """Torch intra-op threads for each of ``workers`` parallel fine-tuning processes.
 
     Policy: split the cores evenly, ``max(1, cores // workers)``, so ``workers`` processes never
-    oversubscribe the machine. Measured on an idle 2-core machine
-    (``benchmarks/finetune_throughput.py``, ResNet-18, batch 64): 1 process x 2 threads and
-    2 processes x 1 thread finish the same runs/s (ratio 1.00), so the profiles run one worker
-    that uses every core.
+    oversubscribe the machine. Which split is faster depends on the run length, measured on an
+    idle 2-core machine: for 20-iteration ResNet-18 runs at batch 64
+    (``benchmarks/finetune_throughput.py``) 1 process x 2 threads and 2 processes x 1 thread tie
+    (ratio 1.00); for the meta-dataset's short runs (5-64 iterations at batch 32, several models,
+    ``benchmarks/collect_throughput.py``) 2 x 1 is 1.38x faster, because per-run set-up and
+    evaluation do not use a second thread. The collector therefore runs two workers.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")

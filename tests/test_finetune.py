@@ -99,8 +99,10 @@ def test_time_limit_stops_within_one_step(easy_task, random_resnet):
     result = finetune(random_resnet, easy_task, regime, time_limit=limit)
     assert result.stopped_by_time
     assert result.steps < 100_000
-    step = result.median_step_seconds
-    assert limit - 2 * step <= result.train_seconds <= limit + 2 * step, (result.train_seconds, step)
+    # within a step or two of the limit; steps of ~0.3 ms jitter by more than their median on a
+    # busy machine, so the slack is at least 50 ms (still < 5 % of the limit)
+    slack = max(2 * result.median_step_seconds, 0.05)
+    assert limit - slack <= result.train_seconds <= limit + slack, (result.train_seconds, result.median_step_seconds)
 
 
 @pytest.mark.parametrize(
