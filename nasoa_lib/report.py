@@ -284,6 +284,71 @@ def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: P
     )
 
 
+_TERMINAL_TOKEN = re.compile(r"(\r|\n|\x1b\[\d*[A-Za-z])")
+
+
+def terminal_text(text: str) -> str:
+    """What a terminal shows once ``text`` is printed: ``\\r`` returns to the start of the line,
+    ``\\n`` moves down, ``ESC[nA`` / ``ESC[nB`` move up / down (tqdm's nested bars), other escape
+    sequences are dropped. A text progress bar thus keeps only its last state, not one line per
+    update (an executed notebook stores every update: 30K outputs for a long nested bar)."""
+    lines: list[list[str]] = [[]]
+    row = col = 0
+    for token in _TERMINAL_TOKEN.split(text):
+        if not token:
+            continue
+        if token == "\r":
+            col = 0
+            continue
+        if token == "\n":
+            row, col = row + 1, 0
+        elif token.startswith("\x1b["):
+            moves = int(token[2:-1] or 1)
+            if token[-1] == "A":
+                row = max(0, row - moves)
+            elif token[-1] == "B":
+                row += moves
+            else:
+                continue  # colours, erasing: not layout
+        else:
+            line = lines[row]
+            line.extend(" " * (col - len(line)))
+            line[col:col + len(token)] = token
+            col += len(token)
+            continue
+        lines.extend([] for _ in range(row + 1 - len(lines)))
+    return "\n".join("".join(line).rstrip() for line in lines)
+
+
+def tidy_stream_outputs(nb: Any) -> Any:
+    """Merge each cell's consecutive outputs of one stream and replace them by what a terminal
+    would show (:func:`terminal_text`); other outputs are kept as they are. Returns ``nb``."""
+    for cell in nb.cells:
+        outputs = cell.get("outputs") or []
+        merged: list[Any] = []
+        for output in outputs:
+            last = merged[-1] if merged else None
+            if (output.output_type == "stream" and last is not None and last.output_type == "stream"
+                    and last.name == output.name):
+                last.text += output.text
+            else:
+                merged.append(output)
+        for output in merged:
+            if output.output_type == "stream" and ("\r" in output.text or "\x1b[" in output.text):
+                output.text = terminal_text(output.text)
+        if outputs:
+            cell.outputs = merged
+    return nb
+
+
+def tidy_executed(executed: Path) -> Path:
+    """Rewrite an executed notebook with :func:`tidy_stream_outputs` (atomically)."""
+    import nbformat
+
+    nb = nbformat.read(str(executed), as_version=4)
+    return atomic_write_text(executed, nbformat.writes(tidy_stream_outputs(nb)))
+
+
 _HTML_EXPORTER = None
 
 
@@ -379,6 +444,7 @@ def run_notebooks(
         message = None if failure is None else _failure_message(failure, name)
         if executed.is_file():
             try:
+                tidy_executed(executed)
                 render_html(executed, html_path)
             except Exception as err:  # noqa: BLE001 - a rendering problem must not hide the result
                 log.warning("%s: HTML rendering failed: %s", name, err)

@@ -23,6 +23,8 @@ from nasoa_lib.report import (
     save_headline,
     save_table,
     select_notebooks,
+    terminal_text,
+    tidy_stream_outputs,
     write_index,
 )
 
@@ -48,6 +50,37 @@ def _headline_cell(name: str, reports: Path) -> str:
 
 
 # ---- pure parts (no kernel) ----------------------------------------------------------------
+
+NESTED_BARS = (
+    "from tqdm import tqdm\n"
+    "for i in tqdm(range(3), desc='outer', mininterval=0):\n"
+    "    for j in tqdm(range(200), desc='inner', leave=False, mininterval=0):\n"
+    "        pass"
+)
+
+
+def test_terminal_text_keeps_what_a_terminal_shows():
+    assert terminal_text("plain\nlines\n") == "plain\nlines\n"
+    assert terminal_text("\rbar 1/3\rbar 2/3\rbar 3/3\n") == "bar 3/3\n"
+    # a nested bar one row below the outer one (tqdm: newline, draw, cursor up), then cleared
+    nested = "\router 0/2\n\rinner 5/9\x1b[A\n\rinner 9/9\x1b[A\n\r         \x1b[A\router 1/2\x1b[32m"
+    assert terminal_text(nested) == "outer 1/2\n"
+    assert terminal_text("\rlong progress line\rshort\n") == "shortprogress line\n"  # overwrite, no erase
+
+
+def test_tidy_merges_each_stream_and_leaves_other_outputs():
+    from nbformat.v4 import new_output
+
+    cell = new_code_cell("x")
+    cell.outputs = [new_output("stream", name="stderr", text="\rbar 1/2"),
+                    new_output("stream", name="stderr", text="\rbar 2/2\n"),
+                    new_output("stream", name="stdout", text="done\n"),
+                    new_output("stream", name="stderr", text="tail\n"),
+                    new_output("display_data", data={"text/plain": "fig"})]
+    nb = tidy_stream_outputs(new_notebook(cells=[cell, new_markdown_cell("no outputs")]))
+    texts = [(o.output_type, o.get("name"), o.get("text")) for o in nb.cells[0].outputs]
+    assert texts == [("stream", "stderr", "bar 2/2\n"), ("stream", "stdout", "done\n"),
+                     ("stream", "stderr", "tail\n"), ("display_data", None, None)]
 
 
 def test_discover_and_select_in_numeric_order(tmp_path: Path):
@@ -127,7 +160,7 @@ def test_failure_then_fix_then_resume(tmp_path: Path):
     nbs.mkdir()
     _write_notebook(nbs / "01_ok.ipynb", _headline_cell("01_ok", reports))
     _write_notebook(nbs / "02_fail.ipynb", "a = 1", "value = 1 / 0\nprint(value)")
-    _write_notebook(nbs / "03_after.ipynb", "import os\nprint(os.getcwd())")
+    _write_notebook(nbs / "03_after.ipynb", NESTED_BARS, "import os\nprint(os.getcwd())")
 
     with pytest.raises(NotebookFailedError) as info:
         run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
@@ -157,6 +190,9 @@ def test_failure_then_fix_then_resume(tmp_path: Path):
     assert all(r["seconds"] > 0 and r["started_at"] for r in runs.values())
     executed = nbformat.read(str(out / "03_after.ipynb"), as_version=4)
     assert str(nbs) in executed.cells[-1].outputs[0]["text"], "notebooks run with their folder as cwd"
+    bars = executed.cells[-2].outputs  # 3 x 200 bar updates stored as what a terminal shows at the end
+    assert len(bars) == 1 and bars[0]["name"] == "stderr"
+    assert bars[0]["text"].strip().startswith("outer: 100%") and "inner" not in bars[0]["text"]
 
     index = (reports / "index.html").read_text()
     for name in ("01_ok", "02_fail", "03_after"):
