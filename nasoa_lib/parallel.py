@@ -22,7 +22,7 @@ import multiprocessing
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Sequence
 
-from nasoa_lib.device import pinned_threads
+from nasoa_lib.device import pinned_threads, set_threads
 from nasoa_lib.errors import NasoaError
 
 KINDS = ("serial", "process", "ray")
@@ -30,9 +30,7 @@ KINDS = ("serial", "process", "ray")
 
 def init_worker(threads: int) -> None:
     """Start-up of a pool process or Ray task: pin torch threads, keep worker logs quiet."""
-    import torch
-
-    torch.set_num_threads(threads)
+    set_threads(threads)
     logging.basicConfig(level=logging.WARNING)
 
 

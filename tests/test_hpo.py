@@ -76,7 +76,6 @@ def test_bohb_is_multi_fidelity_within_budget_and_deterministic():
     assert result.spent_seconds <= 15.0 and len(set(calls)) == len(calls)
     fidelities = {round(t.fidelity, 3) for t in result.trials}
     assert len(fidelities) >= 2 and max(fidelities) == 1.0
-    assert result.chosen in {t.trial for t in result.trials}
     assert any(t.iterations < space.max_iterations(t.model, t.frozen_stages) for t in result.trials)
     again = bohb(space, _evaluator(space, []), 15.0, seed=0, eta=3, min_fidelity=1 / 9)
     assert again.chosen == result.chosen and [t.trial for t in again.trials] == [t.trial for t in result.trials]

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, UnknownModelError
-from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES
+from nasoa_lib.metafeatures import NUMERIC_FEATURES
 from nasoa_lib.online import (
     AccuracyPredictor,
     FeatureEncoder,
@@ -325,7 +325,3 @@ def test_evaluate_stream_is_cached_and_refuses_meta_test_data(tmp_path, monkeypa
     leaked = frame.assign(dataset=["brain_mri"] + ["cifar10"] * 39)
     with pytest.raises(InvalidMetaFeaturesError, match="brain_mri"):
         evaluate_stream(leaked, config, store, meta_test=("brain_mri", "trashnet"), progress=False)
-
-
-def test_feature_columns_contract():
-    assert FEATURE_COLUMNS[0] == "model" and set(NUMERIC_FEATURES) == set(FEATURE_COLUMNS[1:])

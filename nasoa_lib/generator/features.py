@@ -88,4 +88,4 @@ def dataset_similarity(dataset: Any, profile: Any, store: Any = None) -> float:
     reference = mf.reference_network(profile, store, config)
     source = mf.source_class_features(profile, store, config, reference)
     target = mf.dataset_class_features(dataset, profile, store, config, reference)
-    return float(mf.similarity_from_emd(mf.emd_between(source, target), config.gamma))
+    return float(mf.domain_similarity(source, target, config.gamma))

@@ -115,9 +115,6 @@ class FinetuneTimeTable:
     def models(self) -> list[str]:
         return list(dict.fromkeys(m for m, _ in self.costs))
 
-    def frozen_stages(self, model: str) -> list[int]:
-        return sorted(k for m, k in self.costs if m == model)
-
     def cost(self, model: str, frozen_stages: int) -> RunCost:
         try:
             return self.costs[(model, int(frozen_stages))]
@@ -296,12 +293,6 @@ def finetune_time_table(profile, models: Mapping[str, str], store=None, *, froze
 
 
 def _bar(total: int, enabled: bool):
-    if not enabled:
-        class _No:
-            def update(self, n: int = 1) -> None: ...
-            def close(self) -> None: ...
-
-        return _No()
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fine-tuning time table", leave=False)
+    return tqdm(total=total, desc="fine-tuning time table", leave=False, disable=not enabled)

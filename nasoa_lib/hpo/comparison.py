@@ -465,9 +465,8 @@ def table4(results: Results, config: ComparisonConfig) -> pd.DataFrame:
             row[d] = _mean_std(part[part.dataset == d].accuracy)
         per_seed = part.groupby("seed").accuracy.mean()
         row["average"] = _mean_std(per_seed)
-        paper = PAPER_TABLE4[method.key]
-        row["paper cost"] = paper["cost"]
-        row["paper average"] = round(float(np.mean([v for k, v in paper.items() if k != "cost"])), 2)
+        row["paper cost"] = PAPER_TABLE4[method.key]["cost"]
+        row["paper average"] = round(_paper_average(method.key), 2)
         rows.append(row)
     return pd.DataFrame(rows)
 

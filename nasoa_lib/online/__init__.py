@@ -37,7 +37,6 @@ from nasoa_lib.online.stream import (
     average_regret,
     evaluate_stream,
     hedge_reference,
-    measure_update_rate,
     plan,
     running_mean_predictions,
     segment_errors,
@@ -50,6 +49,6 @@ __all__ = [
     "PredictorNotFittedError", "bounded_loss", "hedge_update", "load_predictor", "loss_gradient",
     "make_predictor", "store_predictor",
     "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "REFERENCE_LABEL", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
-    "average_regret", "evaluate_stream", "hedge_reference", "measure_update_rate", "plan", "running_mean_predictions", "segment_errors",
+    "average_regret", "evaluate_stream", "hedge_reference", "plan", "running_mean_predictions", "segment_errors",
     "stream_order",
 ]

@@ -390,26 +390,6 @@ def evaluate_stream(frame: pd.DataFrame, config: OnlineConfig, store: Any = None
     return StreamEvaluation(runs, len(frame), models, config)
 
 
-def measure_update_rate(models: Sequence[str], kind: str = "adaptive", depth: int = 10, updates: int = 300,
-                        seed: int = 0) -> float:
-    """Online updates per second of one predictor on this machine (a short timing for the plan).
-
-    Inputs are valid meta-feature rows drawn at random: the cost of an update does not depend on
-    the values, only on the network's shape."""
-    rng = np.random.default_rng(seed)
-    predictor = make_predictor(kind, models, seed=seed, depth=depth)
-    rows = pd.DataFrame({"model": rng.choice(list(models), updates), "domain_similarity": rng.uniform(0.1, 1, updates),
-                         "images_per_class": rng.integers(5, 500, updates), "num_classes": rng.integers(2, 50, updates),
-                         "source_accuracy": rng.uniform(0, 1, updates), "iterations": rng.integers(10, 5000, updates),
-                         "lr": 10 ** rng.uniform(-3, -1, updates), "frozen_stages": rng.integers(0, 5, updates)})
-    x = predictor.encoder.encode(rows)
-    y = rng.uniform(0, 1, updates)
-    start = time.perf_counter()
-    for t in range(updates):
-        predictor.learn_encoded(x[t], float(y[t]))
-    return updates / (time.perf_counter() - start)
-
-
 def plan(frame: pd.DataFrame, config: OnlineConfig, probe_rows: int = 200) -> pd.DataFrame:
     """Expected seconds of :func:`evaluate_stream` on ``frame``, timed now on its own rows: each
     online predictor learns ``probe_rows`` rows, the offline MLP fits one epoch (x epochs)."""
