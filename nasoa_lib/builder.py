@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasoa_lib.errors import InvalidArchitectureCode
 from nasoa_lib.space.codes import ArchCode, BlockCode, MacroCode, Skip, parse
 from nasoa_lib.space.ops import CONV1X1, OPERATIONS
 from nasoa_lib.staged import StagedNetwork
@@ -179,14 +180,16 @@ def build(
     stride (32, or 16 with ``small_image_stem``) so the last stage sees a whole pixel. The model
     keeps ``code``, ``image_size`` and ``small_image_stem`` as attributes for measurement and reports.
     """
-    code = parse(code) if isinstance(code, str) else code
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+    code = parse(code)
+    if not _is_count(num_classes) or num_classes < 1:
+        raise InvalidArchitectureCode(f"num_classes must be a positive int, got {num_classes!r}",
+                                      hint="pass the number of classes of the task, e.g. 10")
     stride = total_stride(small_image_stem)
-    if not isinstance(image_size, int) or image_size < stride:
-        raise ValueError(
-            f"image_size {image_size!r} is smaller than the network's total stride {stride}; "
-            "use a larger image or small_image_stem=True (stride 16)"
+    if not _is_count(image_size) or image_size < stride:
+        what = "is smaller than" if _is_count(image_size) else "must be an int of at least"
+        raise InvalidArchitectureCode(
+            f"image_size {image_size!r} {what} the network's total stride {stride}",
+            hint="use a larger image or small_image_stem=True (stride 16)",
         )
     stages: list[list[nn.Module]] = [[] for _ in range(4)]
     for stage, plan in plan_network(code):
@@ -200,6 +203,10 @@ def build(
     model.image_size = image_size
     model.small_image_stem = small_image_stem
     return model
+
+
+def _is_count(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def total_stride(small_image_stem: bool = False) -> int:
@@ -239,7 +246,7 @@ def complexity(
     code: ArchCode | str, num_classes: int, image_size: int = 224, small_image_stem: bool = False
 ) -> Complexity:
     """Parameters and MACs of ``build(code, num_classes, ...)`` without building it."""
-    code = parse(code) if isinstance(code, str) else code
+    code = parse(code)
     params = macs = 0
     size = image_size
     for spec in stem_specs(code.macro, small_image_stem):

@@ -13,11 +13,12 @@ import sys
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from nasoa_lib import __version__
 from nasoa_lib.errors import NasoaError
 from nasoa_lib.generator import commands as _generator_commands
+from nasoa_lib.generator import predict as _predict
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -114,6 +115,126 @@ def _profiles(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- status ------------------------------------------------------------------------------------
+
+#: Store kinds ``nasoa status`` counts, as the library names them (tests check they agree); spelled
+#: out here so that the command answers in a fraction of a second, without importing torch.
+STATUS_KINDS = {"zoo_card": "nasoa_lib.zoo.CARD_KIND", "pretrained": "nasoa_lib.train.PRETRAINED_KIND",
+                "meta_run": "nasoa_lib.metadata.collect.META_RUN_KIND",
+                "step_time_table": "nasoa_lib.zoo.TABLE_KIND", "finetune_cost": "nasoa_lib.generator.timing.COST_KIND",
+                "online_predictor": "nasoa_lib.online.predictor.PREDICTOR_KIND"}
+
+
+def _status_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="only this profile (default: every profile)")
+
+
+def _predictor_updates(path: Path) -> str:
+    import json
+
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["__meta__"]))
+        return f"{meta['kind']}, {meta['updates']} online updates"
+    except (OSError, ValueError, KeyError) as err:
+        return f"unreadable ({err})"
+
+
+def status_lines(profile: str) -> list[str]:
+    """What ``profile``'s store and reports hold: zoo, predictors, meta-dataset, step-time tables,
+    pretrained models, and each notebook's last run (``stale`` when its outputs left the store)."""
+    from nasoa_lib import paths
+    from nasoa_lib.report import discover_notebooks, is_cached, notebook_fingerprint, read_runs, service_build_command
+    from nasoa_lib.store import ArtifactStore
+
+    store = ArtifactStore.for_profile(profile)
+    lines = [f"profile {profile}: store {store.root}"]
+    if not store.exists():
+        return lines + ["  no store yet: build what nasoa recommend needs with", f"    {service_build_command(profile)}"]
+    cards = store.records("zoo_card", skip_corrupt=True)
+    ours = [c for c in cards if c.get("group") == "ours"]
+    lines.append(f"  zoo: {len(ours)} of ours, {len(cards) - len(ours)} released")
+    lines += [f"    {c.get('name')}: source top-1 {float(c.get('source_top1', float('nan'))):.3f}" for c in cards]
+    predictors = sorted(store.keys("online_predictor")) or sorted(
+        p.name for p in (store.artifacts_root / "online_predictor").glob("*") if p.is_dir())
+    lines.append(f"  predictors: {len(predictors)}" + ("" if predictors else " (nasoa recommend needs 'adaptive')"))
+    lines += [f"    {name}: {_predictor_updates(store.artifacts_root / 'online_predictor' / name / 'predictor.npz')}"
+              for name in predictors]
+    lines.append(f"  meta-dataset rows: {store.count('meta_run')}")
+    lines.append(f"  step-time tables: {store.count('step_time_table')} (zoo), "
+                 f"{store.count('finetune_cost')} fine-tuning cost entries (this device)")
+    lines.append(f"  pretrained models: {store.count('pretrained')}")
+    runs = read_runs(profile)
+    notebooks = {nb.stem: nb for nb in discover_notebooks()}
+    lines.append(f"  reports: {len(runs)} notebook(s) in runs.json")
+    for name, run in sorted(runs.items()):
+        state = run.get("status", "?")
+        if state == "ok" and name in notebooks:
+            html = paths.report_dir(profile) / f"{name}.html"
+            fresh = is_cached(run, notebook_fingerprint(notebooks[name], profile), html, store)
+            state += "" if fresh else " but stale (notebook, profile or its outputs in the store changed: reproduce re-runs it)"
+        lines.append(f"    {name}: {state}")
+    return lines
+
+
+def _status(args: argparse.Namespace) -> int:
+    from nasoa_lib.profiles import available_profiles
+
+    for profile in [args.profile] if args.profile else available_profiles():
+        print("\n".join(status_lines(profile)))
+    return EXIT_OK
+
+
+# ---- which profile's store: --profile, or the only one built -----------------------------------
+
+
+def resolve_store_profile(given: str | None) -> str:
+    """``--profile`` when given; else the default profile, unless its store does not exist and
+    exactly one other profile's store does: then that one, said on stderr. Several others and no
+    default store: a :class:`StoreNotFoundError` naming them."""
+    from nasoa_lib.errors import StoreNotFoundError
+    from nasoa_lib.profiles import DEFAULT_PROFILE, available_profiles
+    from nasoa_lib.report import service_build_command
+    from nasoa_lib.store import ArtifactStore
+
+    if given is not None:
+        return given
+    built = [p for p in available_profiles() if ArtifactStore.for_profile(p).exists()]
+    if DEFAULT_PROFILE in built or not built:
+        return DEFAULT_PROFILE
+    if len(built) == 1:
+        print(f"note: using profile {built[0]!r}: the default {DEFAULT_PROFILE!r} has no store and {built[0]!r} "
+              f"is the only profile that has one (give --profile to choose)", file=sys.stderr)
+        return built[0]
+    raise StoreNotFoundError(
+        f"the default profile {DEFAULT_PROFILE!r} has no store; profiles {', '.join(built)} have one",
+        hint=f"choose one with --profile {built[0]} (or build {DEFAULT_PROFILE}: {service_build_command(DEFAULT_PROFILE)})")
+
+
+def _store_profile_arguments(add_arguments: Callable[[argparse.ArgumentParser], None]):
+    """``add_arguments`` with ``--profile`` left unset by default, so :func:`resolve_store_profile`
+    can tell a profile given from the default."""
+    def add(parser: argparse.ArgumentParser) -> None:
+        from nasoa_lib.profiles import DEFAULT_PROFILE
+
+        add_arguments(parser)
+        for action in parser._actions:  # argparse has no public way to change one option's help
+            if action.dest == "profile":
+                action.default = None
+                action.help = (f"scale profile whose zoo, predictor and store to use (default: {DEFAULT_PROFILE}, "
+                               "or the only profile with a store)")
+    return add
+
+
+def _with_store_profile(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def resolved(args: argparse.Namespace) -> int:
+        args.profile = resolve_store_profile(args.profile)
+        return run(args)
+    return resolved
+
+
 COMMANDS: list[Command] = [
     Command("reproduce", "execute the notebooks in order and write reports/<profile>/ and reports/index.html",
             "nasoa reproduce --profile laptop\n  nasoa reproduce --profile smoke --only 00,04 --force",
@@ -126,16 +247,33 @@ COMMANDS: list[Command] = [
     Command("profiles", "list the scale profiles of configs/profiles.yaml", "nasoa profiles",
             _profiles_arguments, _profiles),
     Command("recommend", _generator_commands.RECOMMEND_HELP, _generator_commands.RECOMMEND_EXAMPLES,
-            _generator_commands.recommend_arguments, _generator_commands.recommend_command),
+            _store_profile_arguments(_generator_commands.recommend_arguments),
+            _with_store_profile(_generator_commands.recommend_command)),
     Command("finetune", _generator_commands.FINETUNE_HELP, _generator_commands.FINETUNE_EXAMPLES,
-            _generator_commands.finetune_arguments, _generator_commands.finetune_command),
+            _store_profile_arguments(_generator_commands.finetune_arguments),
+            _with_store_profile(_generator_commands.finetune_command)),
+    Command("status", "what each profile's store and reports hold (zoo, predictors, meta-dataset, step-time "
+            "tables, pretrained models, notebook runs)", "nasoa status\n  nasoa status --profile smoke",
+            _status_arguments, _status),
+    Command("predict", _predict.PREDICT_HELP, _predict.PREDICT_EXAMPLES,
+            _predict.predict_arguments, _predict.predict_command),
 ]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with the study's error path: a bad argument is one ``error:`` line and one ``hint:``
+    line naming the ``--help`` that explains it, exit status 2 (argparse prints the whole usage)."""
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        print(f"hint: {self.prog} --help lists the arguments and examples", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
 
 
 def build_parser(commands: Sequence[Command] | None = None) -> argparse.ArgumentParser:
     """The argument parser with one subparser per :class:`Command` (default: :data:`COMMANDS`)."""
     commands = COMMANDS if commands is None else commands
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nasoa",
         description="Rebuild the NASOA study: run its notebooks, write reports, manage profiles.",
         epilog="examples:\n" + "\n".join(f"  {c.examples.splitlines()[0]}" for c in commands),

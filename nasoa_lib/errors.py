@@ -63,6 +63,10 @@ class BudgetTooSmallError(NasoaError, ValueError):
     """A time budget no model fits; says the smallest feasible budget."""
 
 
+class InvalidBudgetError(NasoaError, ValueError):
+    """A time budget that cannot be read (empty, unknown unit, zero or negative); says how to write one."""
+
+
 class NotebookFailedError(NasoaError, RuntimeError):
     """A notebook that failed under the runner; names the notebook and the cell."""
 
@@ -101,3 +105,24 @@ class NoFeatureHistoryError(NasoaError, LookupError):
 class InvalidSearchSetup(NasoaError, ValueError):
     """A random-search/HyperBand/BOHB run that cannot run on its tabular benchmark (budgets outside
     the recorded epochs, unknown ranking metric, empty benchmark)."""
+
+
+class StoreLockTimeoutError(NasoaError, TimeoutError):
+    """A store lock (e.g. around an online predictor's load-update-save) still held by another
+    process after the wait limit; names the lock file."""
+
+
+class UnusablePathError(NasoaError, ValueError):
+    """A path given on the command line that is the wrong kind (a folder where a file belongs, a
+    file where a folder belongs) or cannot be written; says what to give instead. Raised before any
+    work, so nothing is written."""
+
+
+class StoreNotFoundError(ArtifactNotFoundError):
+    """A profile's artifact store that does not exist yet (reading it must not create an empty
+    one); names the command that builds it, or the profile whose store does exist."""
+
+
+class InvalidModelFileError(NasoaError, ValueError):
+    """A fine-tuned model (``model.pt`` / ``run_card.json`` of ``nasoa finetune``) that cannot be
+    read or whose weights do not fit the network its code describes; names the file."""

@@ -31,6 +31,16 @@ build) is timed before the first optimizer step; a limit shorter than that raise
 :class:`InvalidRegimeError` before any weight changes. Afterwards the loop stops when the next step
 (estimated by the median step so far) would cross the limit, so a time-limited run ends within one
 step of it; the schedule stays the one planned for ``Regime.iterations`` and is truncated.
+``train_deadline`` is the same rule against an absolute ``time.perf_counter()`` instant: a command
+with one wall-clock budget (``nasoa finetune``) keeps time for evaluation and saving and lets
+training run until the instant left over (the limit is then fixed when training starts, after the
+network copy and the image tensors, which are part of the command's wall-clock). A first step that
+crosses the instant still completes (its forward and backward are paid for; the optimizer step is
+cheap) and the run stops after it, so a budget the caller judged feasible yields a model; an
+instant already past when training would start raises :class:`BudgetTooSmallError`.
+
+**Progress.** ``on_step(steps, train_seconds)`` is called after every optimizer step (a live
+progress bar in seconds of a budget; no thread guesses).
 
 **Threads.** :func:`worker_threads` is the single policy for CPU threads per run; see its docstring.
 """
@@ -44,13 +54,13 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from nasoa_lib.errors import InvalidRegimeError
+from nasoa_lib.errors import BudgetTooSmallError, InvalidRegimeError
 from nasoa_lib.staged import MAX_FROZEN_STAGES, StagedNetwork, freeze_stages, num_frozen_modules, replace_head, train_mode
 
 log = logging.getLogger(__name__)
@@ -230,6 +240,8 @@ def finetune(
     *,
     model: StagedNetwork | str | None = None,
     time_limit: float | None = None,
+    train_deadline: float | None = None,
+    on_step: Callable[[int, float], None] | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     eval_points: int = 1,
@@ -245,6 +257,11 @@ def finetune(
     spaced evaluations (the last one at the end of training) make the accuracy curve. The pretrained
     network itself is never modified (the run works on a copy); ``keep_model=True`` returns the
     fine-tuned copy in ``result.model`` (eval mode).
+
+    ``time_limit`` (seconds of training) and ``train_deadline`` (a ``time.perf_counter()`` instant
+    by which training must end; the earlier of the two binds) stop the run early (module
+    docstring); ``on_step(steps, train_seconds)`` is called after each optimizer step. A run with
+    ``train_deadline`` is keyed by the training seconds it was given (its result depends on them).
     """
     from nasoa_lib.data.transforms import random_flip_crop, to_tensor
     from nasoa_lib.store import spec_key
@@ -290,6 +307,18 @@ def finetune(
 
         train_clock = 0.0
         t_start = time.perf_counter()
+        limit = time_limit
+        by_deadline = False
+        if train_deadline is not None:
+            left = train_deadline - t_start
+            if time_limit is None or left < time_limit:
+                limit, by_deadline = left, True
+            if limit <= 0:
+                raise BudgetTooSmallError(
+                    f"the training deadline passed {-left:.3g}s before training could start",
+                    hint="give a larger budget: copying the network and the images took the time left",
+                )
+            key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, round(limit, 3), seed, eval_points))
         if use_cache:
             with torch.no_grad():
                 train_in = _run_prefix(net, x_train, n_frozen)
@@ -329,9 +358,9 @@ def finetune(
         stopped_by_time = False
         steps = 0
         for step in range(regime.iterations):
-            if time_limit is not None and step_times:
+            if limit is not None and step_times:
                 estimate = statistics.median(step_times[-16:])
-                if train_clock + estimate > time_limit:
+                if train_clock + estimate > limit:
                     stopped_by_time = True
                     break
             t0 = time.perf_counter()
@@ -340,11 +369,11 @@ def finetune(
             loss = loss_fn(logits, y_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if step == 0 and time_limit is not None:
+            if step == 0 and limit is not None:
                 measured = train_clock + time.perf_counter() - t0
-                if measured > time_limit:
+                if measured > limit and not by_deadline:
                     raise InvalidRegimeError(
-                        f"time_limit={time_limit:.3g}s is shorter than one measured training step "
+                        f"time_limit={limit:.3g}s is shorter than one measured training step "
                         f"({measured:.3g}s: first forward+backward{' + frozen-feature cache' if use_cache else ''})",
                         hint=f"give at least {measured:.3g}s, or fewer frozen-stage images / a smaller model",
                     )
@@ -356,6 +385,8 @@ def finetune(
             step_times.append(dt)
             train_clock += dt
             steps = step + 1
+            if on_step is not None:
+                on_step(steps, train_clock)
             if steps in eval_at:
                 te = time.perf_counter()
                 curve.append((steps, train_clock, evaluate_now()))

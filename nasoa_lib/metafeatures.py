@@ -16,13 +16,13 @@ class means, with Euclidean ground distance, is solved exactly by POT's network 
 and equals 1 only for identical class-mean distributions.
 
 A dataset's class means are computed once (on at most ``images_per_class`` images per class) and
-cached in the artifact store. A task is a subset of a dataset's classes, so its target
+cached in the artifact store under the dataset's content digest (sha256 of images and labels), never
+its name. A task is a subset of a dataset's classes, so its target
 distribution is those classes' means weighted by the task's images per class.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import math
@@ -314,23 +314,15 @@ def reference_network(profile: Any, store: Any = None, config: MetaFeatureConfig
     return pretrain(config.reference_model, profile=prof, store=_store(prof, store), progress=False)
 
 
-def _dataset_identity(dataset: Any) -> str:
-    """The manifest's sha256 for a prepared dataset; a content digest for a user's own data."""
-    from nasoa_lib.data import DATASET_ROLES, load_manifest
-
-    if dataset.name in DATASET_ROLES:
-        return load_manifest(dataset.name).sha256
-    digest = hashlib.sha256()
-    for array in (dataset.x_train, dataset.y_train):
-        digest.update(np.ascontiguousarray(array).tobytes())
-    return digest.hexdigest()
-
-
 def dataset_class_features(
     dataset: Any, profile: Any, store: Any = None, config: MetaFeatureConfig | None = None, reference: Any = None
 ) -> ClassFeatures:
     """Class means of a dataset (name or :class:`~nasoa_lib.data.ImageDataset`), computed once per
-    (dataset content, reference network, subset size) and kept in the store (kind ``class_features``)."""
+    (dataset content, reference network, subset size) and kept in the store (kind ``class_features``).
+
+    The cache key holds the dataset's content digest (:attr:`ImageDataset.content_sha256`), never
+    its name: a user's images saved as ``gtsrb.npz`` get their own class means, and the same
+    images under another name reuse them (returned under the caller's name)."""
     from nasoa_lib.data import load_dataset
     from nasoa_lib.provenance import provenance
     from nasoa_lib.store import spec_key
@@ -340,17 +332,17 @@ def dataset_class_features(
     config = config or MetaFeatureConfig.from_profile(prof)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
     ref = reference or reference_network(prof, store, config)
-    spec = {"stage": CLASS_FEATURES_KIND, "dataset": data.name, "content": _dataset_identity(data),
-            "reference": ref.key, "image_size": prof.image_size, "images_per_class": config.images_per_class,
-            "seed": config.seed}
+    spec = {"stage": CLASS_FEATURES_KIND, "content": data.content_sha256, "reference": ref.key,
+            "image_size": prof.image_size, "images_per_class": config.images_per_class, "seed": config.seed}
     key = spec_key(spec)
     if store.has(CLASS_FEATURES_KIND, key):
-        return ClassFeatures.from_bytes(store.read_bytes(CLASS_FEATURES_KIND, key, CLASS_FEATURES_FILE))
+        cached = ClassFeatures.from_bytes(store.read_bytes(CLASS_FEATURES_KIND, key, CLASS_FEATURES_FILE))
+        return ClassFeatures(data.name, cached.means, cached.counts, cached.reference)
     feats = extract_class_features(ref.model, data, prof.image_size, ref.key, config.images_per_class,
                                    config.seed, config.batch_size)
     store.write_bytes(CLASS_FEATURES_KIND, key, CLASS_FEATURES_FILE, feats.to_bytes())
-    store.put(CLASS_FEATURES_KIND, key, {**spec, "num_classes": len(feats.means), "dim": int(feats.means.shape[1]),
-                                         "file": CLASS_FEATURES_FILE},
+    store.put(CLASS_FEATURES_KIND, key, {**spec, "dataset": data.name, "num_classes": len(feats.means),
+                                         "dim": int(feats.means.shape[1]), "file": CLASS_FEATURES_FILE},
               provenance=provenance(prof.name, config.seed, "cpu"))
     return feats
 

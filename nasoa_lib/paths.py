@@ -3,6 +3,8 @@
 ``NASOA_DATA_DIR``: prepared datasets (``NAME.npz`` + ``NAME.json``).
 ``NASOA_STORE``: root of the artifact/result store (default ``~/.cache/nasoa-study``),
 one sub-folder per profile so smoke runs never mix with laptop results.
+``NASOA_NOTEBOOK``: the notebook the runner is executing (set by :func:`nasoa_lib.report.run_notebooks`
+for its kernel and inherited by pool workers); the store tags what it writes with it.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def store_root() -> Path:
     if env:
         return Path(env).expanduser()
     return Path.home() / ".cache" / "nasoa-study"
+
+
+NOTEBOOK_ENV = "NASOA_NOTEBOOK"
+
+
+def current_notebook() -> str | None:
+    """The notebook (stem, ``"03_macro_search"``) being executed by the runner, else ``None``."""
+    return os.environ.get(NOTEBOOK_ENV) or None
 
 
 def store_dir(profile: str) -> Path:

@@ -5,8 +5,9 @@ Notebooks write every table as CSV and every figure as PNG through :func:`save_t
 copy a number by hand. :func:`run_notebooks` executes ``notebooks/NN_*.ipynb`` in order with
 papermill (parameter ``profile``), keeps the executed notebook and its HTML rendering in
 ``reports/<profile>/``, records each run in ``reports/<profile>/runs.json`` and skips notebooks
-already executed with the same fingerprint, so an interrupted or failed reproduction continues
-where it stopped. :func:`write_index` renders ``reports/index.html``, one self-contained page a
+already executed with the same fingerprint whose outputs are still in the artifact store (issue
+20: the store, not the repository, says what is done), so an interrupted or failed reproduction
+continues where it stopped and a deleted store is recomputed. :func:`write_index` renders ``reports/index.html``, one self-contained page a
 reader opens without Python.
 """
 
@@ -18,6 +19,7 @@ import io
 import json
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -28,7 +30,7 @@ from typing import Any
 
 from nasoa_lib import __version__, paths
 from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, ProfileConfigError
-from nasoa_lib.store import atomic_write_bytes, atomic_write_json, atomic_write_text, canonical_json
+from nasoa_lib.store import ArtifactStore, atomic_write_bytes, atomic_write_json, atomic_write_text, canonical_json
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,18 @@ RUN_NOTES_FILE = "run_notes.json"
 KERNEL_NAME = "python3"
 _NOTEBOOK_RE = re.compile(r"^(?P<num>\d+)_[^/]*\.ipynb$")
 _SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+FAILED_SUFFIX = ".failed"
+"""``<stem>.failed.html`` / ``.ipynb``: a failed run's report; the last good ``<stem>.html`` stays."""
+RUNNING_SUFFIX = ".running"
+
+#: The notebooks that build what ``nasoa recommend`` / ``nasoa finetune`` read: the reference
+#: network for domain similarity (00, 01), pretrained baselines (01), the searched blocks and our
+#: zoo with its pretrained weights (02, 03), the meta-dataset (05) and the online predictor
+#: "adaptive" (06). Notebook 04 only compares the zoo with other families; nothing reads it.
+SERVICE_NOTEBOOKS = ("00", "01", "02", "03", "05", "06")
+#: Expected time of :func:`service_build_command` in a fresh store (README's notebook table).
+SERVICE_BUILD_TIME = {"smoke": "about 3 min", "laptop": "about 2 h on a 2-core laptop"}
 
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
@@ -111,6 +125,15 @@ def load_headline(profile: str, notebook: str, *, reports_root: Path | None = No
 # --------------------------------------------------------------------------------------------
 # Which notebooks
 # --------------------------------------------------------------------------------------------
+
+
+def service_build_command(profile: str) -> str:
+    """The one command that builds everything ``nasoa recommend`` needs in ``profile``'s store,
+    with its expected time when known; every "not built yet" hint quotes it."""
+    command = f"nasoa reproduce --profile {profile} --only {','.join(SERVICE_NOTEBOOKS)}"
+    expected = SERVICE_BUILD_TIME.get(profile)
+    return f"{command} ({expected})" if expected else command
+
 
 
 def discover_notebooks(notebooks_dir: Path | None = None) -> list[Path]:
@@ -251,7 +274,7 @@ class RunSummary:
         lines = [f"profile {self.profile}: reports in {self.reports_dir}"]
         for r in self.runs:
             seconds = "" if r.seconds is None else f"{r.seconds:8.1f} s"
-            note = " (unchanged since last run)" if r.status == STATUS_SKIPPED else ""
+            note = " (unchanged, outputs in the store)" if r.status == STATUS_SKIPPED else ""
             lines.append(f"  {r.notebook:<32} {r.status:<8} {seconds}{note}")
         return "\n".join(lines)
 
@@ -274,14 +297,20 @@ def _write_runs(folder: Path, profile: str, runs: Mapping[str, dict]) -> None:
     atomic_write_json(folder / RUNS_FILE, {"profile": profile, "notebooks": dict(runs)})
 
 
-def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path) -> bool:
-    """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there."""
-    return bool(
-        previous
-        and previous.get("status") == STATUS_OK
-        and previous.get("fingerprint") == fingerprint
-        and html_path.is_file()
-    )
+def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path, store: Any = None) -> bool:
+    """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there and,
+    given the profile's ``store``, the outputs it saw still in that same store
+    (:meth:`~nasoa_lib.store.ArtifactStore.output_snapshot`): an empty, re-created or damaged store
+    or a lost artifact means it runs again. A damaged database raises ``StoreCorruptedError``."""
+    if not (previous and previous.get("status") == STATUS_OK and previous.get("fingerprint") == fingerprint
+            and html_path.is_file()):
+        return False
+    if store is None:
+        return True
+    saved = previous.get("store")
+    if not isinstance(saved, Mapping):
+        return False
+    return store.output_snapshot(str(html_path.stem), upto=int(saved.get("upto") or 0)) == dict(saved)
 
 
 _TERMINAL_TOKEN = re.compile(r"(\r|\n|\x1b\[\d*[A-Za-z])")
@@ -376,6 +405,91 @@ def _failure_message(err: BaseException, name: str) -> str:
     return f"notebook {name} failed: {type(err).__name__}: {err}"
 
 
+def _run_one(nb: Path, profile: str, fingerprint: str, force: bool, runs: dict, summary: RunSummary,
+             store: Any, out_dir: Path, root: Path, notebooks_dir: Path, kernel_name: str, progress: bool) -> None:
+    """One notebook of :func:`run_notebooks`: skip it, or run it into a temporary notebook that
+    replaces the report only on success (a failure goes to ``<stem>.failed.html``)."""
+    import papermill
+
+    name = nb.stem
+    executed = out_dir / f"{name}.ipynb"
+    html_path = out_dir / f"{name}.html"
+    running = out_dir / f"{name}{RUNNING_SUFFIX}.ipynb"
+    failed_executed = out_dir / f"{name}{FAILED_SUFFIX}.ipynb"
+    failed_html = out_dir / f"{name}{FAILED_SUFFIX}.html"
+    if not force and is_cached(runs.get(name), fingerprint, html_path, store):
+        log.info("%s: unchanged since its last successful run and its outputs are in the store, skipped", name)
+        summary.runs.append(NotebookRun(name, STATUS_SKIPPED, fingerprint=fingerprint, html=html_path.name))
+        return
+    if not force and runs.get(name, {}).get("status") == STATUS_OK and runs[name].get("fingerprint") == fingerprint:
+        log.info("%s: unchanged, but what it computed is not in the store %s (new, emptied or changed): "
+                 "running it again", name, store.root)
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    runs[name] = {"status": STATUS_RUNNING, "started_at": started, "seconds": None,
+                  "fingerprint": fingerprint, "html": html_path.name, "error": None}
+    _write_runs(out_dir, profile, runs)
+    log.info("%s: running (profile %s)", name, profile)
+    t0 = time.perf_counter()
+    failure: BaseException | None = None
+    previous_tag = os.environ.get(paths.NOTEBOOK_ENV)
+    os.environ[paths.NOTEBOOK_ENV] = name  # the kernel and its pool workers tag what they store
+    try:
+        papermill.execute_notebook(
+            str(nb), str(running), parameters={"profile": profile}, kernel_name=kernel_name,
+            cwd=str(notebooks_dir), progress_bar=progress, log_output=False,
+            request_save_on_cell_execute=True,
+        )
+    except Exception as err:  # noqa: BLE001 - recorded, rendered, re-raised as NotebookFailedError
+        failure = err
+    except BaseException:
+        if running.is_file():
+            os.replace(running, failed_executed)
+        runs[name].update(status=STATUS_INTERRUPTED, seconds=round(time.perf_counter() - t0, 2))
+        _write_runs(out_dir, profile, runs)
+        write_index(root)
+        raise
+    finally:
+        if previous_tag is None:
+            os.environ.pop(paths.NOTEBOOK_ENV, None)
+        else:
+            os.environ[paths.NOTEBOOK_ENV] = previous_tag
+    seconds = round(time.perf_counter() - t0, 2)
+
+    message = None if failure is None else _failure_message(failure, name)
+    if running.is_file():
+        try:
+            tidy_executed(running)
+            render_html(running, html_path if failure is None else failed_html)
+        except Exception as err:  # noqa: BLE001 - a rendering problem must not hide the result
+            log.warning("%s: HTML rendering failed: %s", name, err)
+            if failure is None:
+                failure = err
+                message = f"notebook {name} ran but its HTML could not be rendered: {err}"
+        os.replace(running, executed if failure is None else failed_executed)
+    if failure is None:
+        failed_executed.unlink(missing_ok=True)
+        failed_html.unlink(missing_ok=True)
+    report_name = html_path.name if failure is None else failed_html.name
+    runs[name] = {"status": STATUS_OK if failure is None else STATUS_FAILED, "started_at": started,
+                  "seconds": seconds, "fingerprint": fingerprint, "html": report_name, "error": message}
+    if failure is None:
+        runs[name]["store"] = store.output_snapshot(name)
+    _write_runs(out_dir, profile, runs)
+    write_index(root)
+    summary.runs.append(NotebookRun(name, runs[name]["status"], seconds, started, fingerprint, report_name, message))
+    if failure is not None:
+        kept = f"; the last good report {html_path.name} is kept" if html_path.is_file() else ""
+        error = NotebookFailedError(
+            message,
+            hint=(f"see {failed_html} for the traceback{kept}; fix it and run the same command again: "
+                  "notebooks that finished are skipped"),
+        )
+        error.summary = summary  # type: ignore[attr-defined]
+        raise error from failure
+    log.info("%s: ok in %.1f s", name, seconds)
+
+
 def run_notebooks(
     profile: str,
     only: Sequence[str] | None = None,
@@ -391,12 +505,11 @@ def run_notebooks(
     Each notebook runs on a fresh kernel with the notebooks folder as working directory (what
     JupyterLab does too), so batch and interactive runs agree. Writes ``<stem>.ipynb`` (executed)
     and ``<stem>.html`` to ``reports/<profile>/``, updates ``runs.json`` before and after each
-    notebook (a killed run shows ``running`` and is repeated next time) and ``reports/index.html``
-    after each. A failure is recorded, its partial notebook and HTML kept, and raised as
-    :class:`NotebookFailedError` naming the notebook and cell (with ``.summary`` attached).
+    notebook (a killed run shows ``running`` and is repeated next time; ``ok`` carries the store
+    snapshot :func:`is_cached` compares) and ``reports/index.html`` after each. A failure is
+    recorded, its partial notebook and HTML kept as ``<stem>.failed.*`` beside the last good report,
+    and raised as :class:`NotebookFailedError` naming the notebook and cell (with ``.summary``).
     """
-    import papermill
-
     _profile_fingerprint_data(profile)  # unknown profile: a clear error before touching files
     notebooks_dir = paths.NOTEBOOK_DIR if notebooks_dir is None else Path(notebooks_dir)
     root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
@@ -409,64 +522,13 @@ def run_notebooks(
     if not selected:
         log.warning("no notebooks in %s", notebooks_dir)
 
-    for nb in selected:
-        name = nb.stem
-        executed = out_dir / f"{name}.ipynb"
-        html_path = out_dir / f"{name}.html"
-        fingerprint = fingerprints[nb]
-        if not force and is_cached(runs.get(name), fingerprint, html_path):
-            log.info("%s: unchanged since its last successful run, skipped", name)
-            summary.runs.append(NotebookRun(name, STATUS_SKIPPED, fingerprint=fingerprint, html=html_path.name))
-            continue
-
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        runs[name] = {"status": STATUS_RUNNING, "started_at": started, "seconds": None,
-                      "fingerprint": fingerprint, "html": html_path.name, "error": None}
-        _write_runs(out_dir, profile, runs)
-        log.info("%s: running (profile %s)", name, profile)
-        t0 = time.perf_counter()
-        failure: BaseException | None = None
-        try:
-            papermill.execute_notebook(
-                str(nb), str(executed), parameters={"profile": profile}, kernel_name=kernel_name,
-                cwd=str(notebooks_dir), progress_bar=progress, log_output=False,
-                request_save_on_cell_execute=True,
-            )
-        except Exception as err:  # noqa: BLE001 - recorded, rendered, re-raised as NotebookFailedError
-            failure = err
-        except BaseException:
-            runs[name].update(status=STATUS_INTERRUPTED, seconds=round(time.perf_counter() - t0, 2))
-            _write_runs(out_dir, profile, runs)
-            write_index(root)
-            raise
-        seconds = round(time.perf_counter() - t0, 2)
-
-        message = None if failure is None else _failure_message(failure, name)
-        if executed.is_file():
-            try:
-                tidy_executed(executed)
-                render_html(executed, html_path)
-            except Exception as err:  # noqa: BLE001 - a rendering problem must not hide the result
-                log.warning("%s: HTML rendering failed: %s", name, err)
-                if failure is None:
-                    failure = err
-                    message = f"notebook {name} ran but its HTML could not be rendered: {err}"
-        runs[name] = {"status": STATUS_OK if failure is None else STATUS_FAILED, "started_at": started,
-                      "seconds": seconds, "fingerprint": fingerprint, "html": html_path.name,
-                      "error": message}
-        _write_runs(out_dir, profile, runs)
-        write_index(root)
-        summary.runs.append(NotebookRun(name, runs[name]["status"], seconds, started, fingerprint,
-                                        html_path.name, message))
-        if failure is not None:
-            error = NotebookFailedError(
-                message,
-                hint=(f"see {html_path} for the traceback; fix it and run the same command again: "
-                      "notebooks that finished are skipped"),
-            )
-            error.summary = summary  # type: ignore[attr-defined]
-            raise error from failure
-        log.info("%s: ok in %.1f s", name, seconds)
+    store = ArtifactStore.for_profile(profile)
+    try:
+        for nb in selected:
+            _run_one(nb, profile, fingerprints[nb], force, runs, summary, store, out_dir, root,
+                     notebooks_dir, kernel_name, progress)
+    finally:
+        store.close()
     write_index(root)
     return summary
 
@@ -627,5 +689,6 @@ def write_index(reports_root: Path | None = None) -> Path:
 __all__ = [
     "NotebookRun", "RunSummary", "discover_notebooks", "is_cached", "load_headline",
     "notebook_fingerprint", "prepare_notebooks", "read_run_notes", "read_runs", "render_html", "run_notebooks",
+    "service_build_command",
     "save_figure", "save_headline", "save_table", "select_notebooks", "write_index",
 ]

@@ -5,8 +5,16 @@ Every result is keyed by :func:`spec_key` of the spec that produced it, so a sta
 
 Layout under ``root`` (default :func:`nasoa_lib.paths.store_dir` of the profile)::
 
-    records.sqlite                       one row per (kind, key): the record as JSON + provenance
+    records.sqlite                       one row per (kind, key): the record as JSON + provenance;
+                                         the store's id; which notebook wrote each record and file
     artifacts/<kind>/<key>/<name>        files beside a record (weights, features, tables)
+
+What the store holds is what decides whether work is done (issue 20): every record and artifact
+written is listed in the ``outputs`` table with the notebook that wrote it
+(:func:`nasoa_lib.paths.current_notebook`, set by the runner), so the runner skips a notebook only
+while the outputs it saw are still there (:meth:`ArtifactStore.output_snapshot`), and a record
+whose artifact file is gone counts as absent (``has``/``get`` drop it), so the stage that
+produces it recomputes it.
 
 Why it survives ``kill -9`` at any point:
 
@@ -34,6 +42,7 @@ import sqlite3
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -55,16 +64,32 @@ BUSY_TIMEOUT_S = 60.0
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.=+-]{0,199}$")
 _TEMP_RE = re.compile(r"^\.(?P<name>.+)\.tmp-(?P<pid>\d+)-[A-Za-z0-9_]+$")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS records (
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS records (
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
     record TEXT NOT NULL,
     provenance TEXT,
     created_at TEXT NOT NULL,
     PRIMARY KEY (kind, key)
+)""",
+    "CREATE TABLE IF NOT EXISTS store_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # one row per record (name '') and per artifact file; AUTOINCREMENT: an id is never reused,
+    # so a re-written output is a new id and a snapshot "ids up to N" sees the change
+    """CREATE TABLE IF NOT EXISTS outputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    name TEXT NOT NULL,
+    notebook TEXT,
+    UNIQUE (kind, key, name)
+)""",
 )
-"""
+RECORD_OUTPUT = ""
+"""``outputs.name`` of a record itself (artifact files have their file name)."""
+LEGACY_NOTEBOOK = ""
+"""``outputs.notebook`` of outputs found in a store made before outputs were tracked."""
+_NOTEBOOK_NUM_RE = re.compile(r"^(?P<num>\d+)_")
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,10 +204,13 @@ def atomic_write_text(path: Path | str, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def _json_bytes(value: Any, indent: int | None = 2) -> bytes:
+    return (json.dumps(to_jsonable(value), indent=indent, sort_keys=False, allow_nan=True) + "\n").encode("utf-8")
+
+
 def atomic_write_json(path: Path | str, value: Any, *, indent: int | None = 2) -> Path:
     """Atomically write ``value`` (made JSON-able by :func:`to_jsonable`) as JSON."""
-    text = json.dumps(to_jsonable(value), indent=indent, sort_keys=False, allow_nan=True)
-    return atomic_write_text(path, text + "\n")
+    return atomic_write_bytes(path, _json_bytes(value, indent))
 
 
 # --------------------------------------------------------------------------------------------
@@ -225,11 +253,17 @@ class ArtifactStore:
 
     @classmethod
     def for_profile(cls, profile_name: str) -> "ArtifactStore":
-        """The store of a profile defined in ``configs/profiles.yaml`` (root: ``paths.store_dir``)."""
+        """The store of a profile defined in ``configs/profiles.yaml`` (root: ``paths.store_dir``).
+        Nothing is created until something is written: reading a store that does not exist finds
+        nothing (``nasoa recommend`` on a fresh machine leaves no empty ``records.sqlite``)."""
         from nasoa_lib.profiles import load_profile
 
         load_profile(profile_name)  # an unknown name is an UnknownProfileError, not a new folder
         return cls(paths.store_dir(profile_name))
+
+    def exists(self) -> bool:
+        """Whether the store has been created (by a first write)."""
+        return self.db_path.is_file()
 
     def __repr__(self) -> str:
         return f"ArtifactStore({str(self.root)!r})"
@@ -264,6 +298,7 @@ class ArtifactStore:
         conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         try:
             self._with_retry(lambda: self._init_schema(conn))
+            self._with_retry(lambda: self._track_legacy_outputs(conn))
         except sqlite3.OperationalError:
             conn.close()
             raise
@@ -281,7 +316,36 @@ class ArtifactStore:
         if str(mode).lower() != "wal":
             raise sqlite3.OperationalError(f"could not switch to WAL (got {mode})")
         conn.execute("PRAGMA synchronous = FULL")
-        conn.execute(_SCHEMA)
+        for statement in _SCHEMA:
+            conn.execute(statement)
+        conn.execute("INSERT OR IGNORE INTO store_meta (name, value) VALUES ('id', ?)", (uuid.uuid4().hex,))
+
+    def _track_legacy_outputs(self, conn: sqlite3.Connection) -> None:
+        """Once per store: list the records and artifact files of a store made before outputs
+        were tracked (producer unknown: :data:`LEGACY_NOTEBOOK`), so their loss is noticed too."""
+        if conn.execute("SELECT 1 FROM store_meta WHERE name = 'outputs_tracked'").fetchone():
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if not conn.execute("SELECT 1 FROM store_meta WHERE name = 'outputs_tracked'").fetchone():
+                conn.execute("INSERT OR IGNORE INTO outputs (kind, key, name, notebook) "
+                             "SELECT kind, key, ?, ? FROM records ORDER BY rowid", (RECORD_OUTPUT, LEGACY_NOTEBOOK))
+                conn.executemany("INSERT OR IGNORE INTO outputs (kind, key, name, notebook) VALUES (?, ?, ?, ?)",
+                                 [(*found, LEGACY_NOTEBOOK) for found in self._files_on_disk()])
+                conn.execute("INSERT INTO store_meta (name, value) VALUES ('outputs_tracked', '1')")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _files_on_disk(self) -> Iterator[tuple[str, str, str]]:
+        if not self.artifacts_root.is_dir():
+            return
+        for kind_dir in sorted(self.artifacts_root.iterdir()):
+            for key_dir in sorted(kind_dir.iterdir()) if kind_dir.is_dir() else ():
+                for path in sorted(key_dir.iterdir()) if key_dir.is_dir() else ():
+                    if path.is_file() and not _TEMP_RE.match(path.name):
+                        yield kind_dir.name, key_dir.name, path.name
 
     @staticmethod
     def _with_retry(fn, attempts: int = 50):
@@ -299,6 +363,27 @@ class ArtifactStore:
         conn = self._connect()
         try:
             return self._with_retry(lambda: conn.execute(sql, params))
+        except sqlite3.OperationalError:
+            raise
+        except sqlite3.DatabaseError as err:
+            raise self._corrupted(err) from err
+
+    def _transaction(self, fn):
+        """Run ``fn(conn)`` in one write transaction (retried while another writer holds the lock)."""
+        conn = self._connect()
+
+        def attempt():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = fn(conn)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+            return out
+
+        try:
+            return self._with_retry(attempt)
         except sqlite3.OperationalError:
             raise
         except sqlite3.DatabaseError as err:
@@ -328,12 +413,21 @@ class ArtifactStore:
         body = _canonical_json(to_jsonable(dict(record)))
         prov = None if provenance is None else _canonical_json(to_jsonable(provenance))
         created = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-        cur = self._execute(
-            "INSERT OR IGNORE INTO records (kind, key, record, provenance, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (kind, key, body, prov, created),
-        )
-        return cur.rowcount == 1
+        notebook = paths.current_notebook()
+
+        def insert(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "INSERT OR IGNORE INTO records (kind, key, record, provenance, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (kind, key, body, prov, created),
+            )
+            if cur.rowcount != 1:
+                return False
+            conn.execute("INSERT OR REPLACE INTO outputs (kind, key, name, notebook) VALUES (?, ?, ?, ?)",
+                         (kind, key, RECORD_OUTPUT, notebook))
+            return True
+
+        return self._transaction(insert)
 
     def _decode(self, kind: str, key: str, body: str, prov: str | None, created: str) -> StoredRecord:
         try:
@@ -352,12 +446,35 @@ class ArtifactStore:
         return StoredRecord(kind, key, record, provenance, created)
 
     def entry(self, kind: str, key: str) -> StoredRecord | None:
-        """The record of ``(kind, key)`` with its provenance and creation time, or ``None``."""
+        """The record of ``(kind, key)`` with its provenance and creation time, or ``None``
+        (also when its artifacts are gone: see :meth:`has`)."""
+        if not self.exists():
+            return None
         row = self._execute(
             "SELECT record, provenance, created_at FROM records WHERE kind = ? AND key = ?",
             (kind, key),
         ).fetchone()
-        return None if row is None else self._decode(kind, key, *row)
+        if row is None or not self._intact(kind, key):
+            return None
+        return self._decode(kind, key, *row)
+
+    def _missing_files(self, kind: str, key: str) -> list[str]:
+        rows = self._execute(
+            "SELECT name FROM outputs WHERE kind = ? AND key = ? AND name != ?", (kind, key, RECORD_OUTPUT)
+        ).fetchall()
+        folder = self.artifacts_root / kind / key
+        return [name for (name,) in rows if not (folder / name).is_file()]
+
+    def _intact(self, kind: str, key: str, missing: list[str] | None = None) -> bool:
+        """``False`` (after dropping the record) when an artifact written with the record is gone:
+        a record's presence must mean its artifacts are complete, so its stage recomputes it."""
+        missing = self._missing_files(kind, key) if missing is None else missing
+        if not missing:
+            return True
+        log.warning("store %s: record %s/%s lost its artifact(s) %s; dropped so that its stage recomputes it",
+                    self.root, kind, key, ", ".join(missing))
+        self.delete(kind, key)
+        return False
 
     def get(self, kind: str, key: str) -> dict | None:
         """The record stored under ``(kind, key)``, or ``None``."""
@@ -365,21 +482,36 @@ class ArtifactStore:
         return None if found is None else found.record
 
     def has(self, kind: str, key: str) -> bool:
-        """Whether a record exists under ``(kind, key)`` (does not parse it)."""
+        """Whether a record exists under ``(kind, key)`` with all the artifacts written with it
+        (does not parse it). A record whose artifact file is gone is dropped and ``False``, so
+        the stage asking recomputes it instead of failing to load it."""
+        if not self.exists():
+            return False
         row = self._execute(
             "SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)
         ).fetchone()
-        return row is not None
+        return row is not None and self._intact(kind, key)
 
     def entries(self, kind: str, *, skip_corrupt: bool = False) -> list[StoredRecord]:
         """All rows of ``kind`` in insertion order; a bad row raises unless ``skip_corrupt``."""
+        if not self.exists():
+            return []
         rows = self._execute(
             "SELECT key, record, provenance, created_at FROM records WHERE kind = ? ORDER BY rowid",
             (kind,),
         ).fetchall()
+        files = self._execute(
+            "SELECT key, name FROM outputs WHERE kind = ? AND name != ?", (kind, RECORD_OUTPUT)
+        ).fetchall()
+        missing: dict[str, list[str]] = {}
+        for key, name in files:
+            if not (self.artifacts_root / kind / key / name).is_file():
+                missing.setdefault(key, []).append(name)
         out: list[StoredRecord] = []
         bad: list[str] = []
         for key, body, prov, created in rows:
+            if key in missing and not self._intact(kind, key, missing[key]):
+                continue
             try:
                 out.append(self._decode(kind, key, body, prov, created))
             except StoreCorruptedError:
@@ -398,25 +530,74 @@ class ArtifactStore:
 
     def keys(self, kind: str) -> list[str]:
         """Keys of ``kind`` in insertion order."""
+        if not self.exists():
+            return []
         rows = self._execute("SELECT key FROM records WHERE kind = ? ORDER BY rowid", (kind,))
         return [r[0] for r in rows.fetchall()]
 
     def count(self, kind: str) -> int:
         """Number of records of ``kind``."""
+        if not self.exists():
+            return 0
         return int(self._execute("SELECT COUNT(*) FROM records WHERE kind = ?", (kind,)).fetchone()[0])
 
     def kinds(self) -> list[str]:
         """Kinds that have at least one record, sorted."""
+        if not self.exists():
+            return []
         rows = self._execute("SELECT DISTINCT kind FROM records ORDER BY kind").fetchall()
         return [r[0] for r in rows]
 
+    # ---- what the runner checks --------------------------------------------------------------
+
+    def identity(self) -> str | None:
+        """The id made with the store (a deleted and re-created store has another); ``None``
+        while the store does not exist (asking does not create it)."""
+        if not self.exists():
+            return None
+        return self._execute("SELECT value FROM store_meta WHERE name = 'id'").fetchone()[0]
+
+    def output_snapshot(self, notebook: str, upto: int | None = None) -> dict[str, Any]:
+        """What a notebook's successful run leaves to compare later (``runs.json``): the store's
+        id, the last output id ``upto`` and a digest of the outputs the notebook may have written or
+        read: those written up to ``upto`` by it, by notebooks numbered before it, or before outputs
+        were tracked (untagged outputs of the command line or interactive sessions are left out),
+        with whether each artifact file is on disk. The notebook is done while a later snapshot with
+        the same ``upto`` is equal: a deleted or re-created store, a dropped record or a lost file
+        changes it. Cheap: one query and one ``stat`` per artifact file."""
+        store_id = self.identity()
+        if store_id is None:
+            return {"store_id": None, "upto": 0, "outputs": 0, "digest": None}
+        if upto is None:
+            upto = int(self._execute("SELECT COALESCE(MAX(id), 0) FROM outputs").fetchone()[0])
+        mine = _notebook_number(notebook)
+        rows = self._execute(
+            "SELECT id, kind, key, name, notebook FROM outputs WHERE id <= ? AND notebook IS NOT NULL ORDER BY id",
+            (upto,),
+        ).fetchall()
+        digest = hashlib.sha256()
+        count = 0
+        for out_id, kind, key, name, producer in rows:
+            number = _notebook_number(producer) if producer != LEGACY_NOTEBOOK else -1
+            if number is None or (mine is not None and number > mine):
+                continue
+            present = name == RECORD_OUTPUT or (self.artifacts_root / kind / key / name).is_file()
+            digest.update(f"{out_id}\0{kind}\0{key}\0{name}\0{int(present)}\n".encode())
+            count += 1
+        return {"store_id": store_id, "upto": upto, "outputs": count, "digest": digest.hexdigest()}
+
     def delete(self, kind: str, key: str) -> bool:
         """Remove the record and the artifacts of ``(kind, key)``; ``True`` if there was a record."""
-        cur = self._execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+        def remove(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute("DELETE FROM records WHERE kind = ? AND key = ?", (kind, key))
+            conn.execute("DELETE FROM outputs WHERE kind = ? AND key = ?", (kind, key))
+            return cur.rowcount == 1
+
+        existed = self._transaction(remove)
         folder = self.artifact_dir(kind, key, create=False)
         if folder.exists():
             shutil.rmtree(folder)
-        return cur.rowcount == 1
+        return existed
 
     # ---- artifacts --------------------------------------------------------------------------
 
@@ -435,19 +616,44 @@ class ArtifactStore:
         """Whether artifact ``name`` is complete on disk (partial writes are never visible)."""
         return self.artifact_path(kind, key, name).is_file()
 
+    def producer(self, kind: str, key: str, name: str = RECORD_OUTPUT) -> str | None:
+        """The notebook that wrote a record (``name=''``) or artifact file, if known."""
+        if not self.exists():
+            return None
+        row = self._execute("SELECT notebook FROM outputs WHERE kind = ? AND key = ? AND name = ?",
+                            (kind, key, name)).fetchone()
+        return row[0] or None if row else None
+
+    def rebuild_command(self, kind: str, key: str, name: str = RECORD_OUTPUT) -> str | None:
+        """``nasoa reproduce --profile P --only NN`` for the notebook that wrote this output."""
+        notebook = self.producer(kind, key, name) or self.producer(kind, key)
+        match = _NOTEBOOK_NUM_RE.match(notebook or "")
+        return None if match is None else f"nasoa reproduce --profile {self.root.name} --only {match['num']}"
+
     def _existing(self, kind: str, key: str, name: str) -> Path:
         path = self.artifact_path(kind, key, name)
         if not path.is_file():
+            command = self.rebuild_command(kind, key, name)
+            dropped = self.exists() and self._execute(
+                "SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone() is not None
+            if dropped:
+                self.delete(kind, key)  # the record without its file would stop the stage recomputing it
+            what = "its record was dropped, so the stage that produces it recomputes it" if dropped else \
+                "the stage that produces it skips work already in the store"
             raise ArtifactNotFoundError(
                 f"artifact {kind}/{key}/{name} not found in {self.artifacts_root}",
-                hint="re-run the stage that produces it (it skips work already in the store)",
+                hint=(f"rebuild it with: {command} ({what})" if command else f"re-run the stage that produces it ({what})"),
             )
         return path
 
     def write_bytes(self, kind: str, key: str, name: str, data: bytes) -> Path:
-        """Atomically write artifact ``name``."""
+        """Atomically write artifact ``name`` (listed as an output of the running notebook)."""
         self.artifact_dir(kind, key)
-        return atomic_write_bytes(self.artifact_path(kind, key, name), bytes(data))
+        path = atomic_write_bytes(self.artifact_path(kind, key, name), bytes(data))
+        self._transaction(lambda conn: conn.execute(
+            "INSERT OR REPLACE INTO outputs (kind, key, name, notebook) VALUES (?, ?, ?, ?)",
+            (kind, key, name, paths.current_notebook())))
+        return path
 
     def read_bytes(self, kind: str, key: str, name: str) -> bytes:
         """Content of artifact ``name``."""
@@ -455,8 +661,7 @@ class ArtifactStore:
 
     def write_json(self, kind: str, key: str, name: str, value: Any) -> Path:
         """Atomically write artifact ``name`` as JSON."""
-        self.artifact_dir(kind, key)
-        return atomic_write_json(self.artifact_path(kind, key, name), value)
+        return self.write_bytes(kind, key, name, _json_bytes(value))
 
     def read_json(self, kind: str, key: str, name: str) -> Any:
         """Parsed JSON artifact; unparsable content is a :class:`StoreCorruptedError`."""
@@ -515,6 +720,11 @@ class ArtifactStore:
         if removed:
             log.info("store %s: removed %d unfinished artifact file(s)", self.root, len(removed))
         return removed
+
+
+def _notebook_number(notebook: str | None) -> int | None:
+    match = _NOTEBOOK_NUM_RE.match(notebook or "")
+    return None if match is None else int(match["num"])
 
 
 def _pid_alive(pid: int) -> bool:

@@ -10,7 +10,8 @@ Reliability (SPEC 13): a checkpoint (model, optimizer, scheduler position, RNG s
 per-epoch log) is written atomically after every epoch; a run killed at any point resumes from the
 last finished epoch and never trains an epoch twice. A finished pretraining is a store record of
 kind ``pretrained`` plus its ``weights.pt`` artifact, keyed by :func:`pretrain_key` of (model,
-source, recipe, profile, image size, seed); asking again loads it instead of training.
+source, recipe, profile, image size, seed); asking again loads it instead of training, and a
+record whose weights file is gone is trained again (the store drops it) instead of failing.
 """
 
 from __future__ import annotations
@@ -175,7 +176,10 @@ def pretrain(
     store = store or ArtifactStore.for_profile(prof.name)
     key = pretrain_key(model_name_or_code, source, recipe, prof, seed)
     if store.has(PRETRAINED_KIND, key):
-        return _load(store, key, model_name_or_code)
+        try:
+            return _load(store, key, model_name_or_code)
+        except ArtifactNotFoundError:  # the store dropped the record whose weights are gone
+            log.warning("pretrain %s: the stored weights are gone; training again", model_name_or_code)
 
     x_train, y_train, x_test, y_test, num_classes = _source_tensors(source, recipe, prof.image_size, seed)
     with torch.random.fork_rng(devices=[]):
@@ -299,6 +303,7 @@ def load_pretrained(
     seed: int = 0,
 ) -> Pretrained:
     """The finished pretraining of ``name_or_code`` under the profile's recipe (never trains)."""
+    from nasoa_lib.report import service_build_command
     from nasoa_lib.store import ArtifactStore
 
     prof = _profile(profile)
@@ -310,7 +315,8 @@ def load_pretrained(
         raise ArtifactNotFoundError(
             f"no finished pretraining of {name_or_code!r} on {source!r} for profile {prof.name!r} "
             f"(key {key}) in {store.root}",
-            hint=f"run nasoa_lib.train.pretrain({name_or_code!r}, profile={prof.name!r}) first",
+            hint=(f"run the notebooks that pretrain it: {service_build_command(prof.name)}; "
+                  f"or nasoa_lib.train.pretrain({name_or_code!r}, profile={prof.name!r})"),
         )
     return _load(store, key, name_or_code)
 

@@ -113,7 +113,7 @@ def select_zoo(evaluations: pd.DataFrame, k: int) -> pd.DataFrame:
     df = df.drop_duplicates("code")
     if df.empty:
         raise ArtifactNotFoundError("no feasible evaluated architecture to build a zoo from",
-                                    hint="run the searches (notebooks 02-03) first")
+                                    hint="run the searches first: nasoa reproduce --only 02,03 (with your --profile)")
     front = pareto_front(df).reset_index(drop=True)
     if len(front) <= k:
         chosen = list(range(len(front)))
@@ -278,7 +278,7 @@ def cards(profile: Profile | str = "laptop", store: ArtifactStore | None = None)
             record = store.get(CARD_KIND, key)
             if record is None:
                 raise StoreCorruptedError(f"zoo member {name} has no card {key} in {store.root}",
-                                          hint="re-run notebook 03 (build_zoo) to re-create the cards")
+                                          hint=f"re-create the cards: nasoa reproduce --profile {prof.name} --only 03")
             out[name] = ModelCard.from_dict(record)
     return out
 
@@ -292,7 +292,7 @@ def card(name: str, profile: Profile | str = "laptop", store: ArtifactStore | No
     full = canonical_name(name)
     if full not in known:
         raise UnknownModelError(f"no zoo model {name!r} for profile {_profile(profile).name!r}",
-                                hint=f"known: {', '.join(known) or 'none (run notebook 03 first)'}")
+                                hint=f"known: {', '.join(known) or f'none (build the zoo: nasoa reproduce --profile {_profile(profile).name} --only 02,03)'}")
     return known[full]
 
 
@@ -307,13 +307,13 @@ def load(name: str, profile: Profile | str = "laptop", store: ArtifactStore | No
     path = store.artifact_path(PRETRAINED_KIND, c.pretrain_key, WEIGHTS_FILE)
     if not path.is_file():
         raise ArtifactNotFoundError(f"weights of {c.name} missing at {path}",
-                                    hint="re-run notebook 03 (build_zoo) to pretrain it again")
+                                    hint=f"pretrain it again: nasoa reproduce --profile {prof.name} --only 03")
     digest = sha256_file(path)
     if digest != c.weights_sha256:
         raise StoreCorruptedError(
             f"weights of {c.name} at {path} have sha256 {digest[:12]}..., its model card says "
             f"{c.weights_sha256[:12]}...",
-            hint=f"delete the pretraining with store.delete('pretrained', {c.pretrain_key!r}) and re-run notebook 03",
+            hint=f"delete the file {path}, then pretrain it again: nasoa reproduce --profile {prof.name} --only 03",
         )
     return load_pretrained(c.code, prof, store=store).model
 
@@ -361,7 +361,7 @@ def step_time_table(profile: Profile | str = "laptop", store: ArtifactStore | No
         if entry.record["profile"] == prof.name and entry.record["device"].split(":")[0] == device:
             return measure.StepTimeTable.load(store.artifact_path(TABLE_KIND, entry.key, TABLE_FILE))
     raise ArtifactNotFoundError(f"no step-time table for profile {prof.name!r} on {device}",
-                                hint="run notebook 03 (zoo) or 04 (comparison) first")
+                                hint=f"measure it: nasoa reproduce --profile {prof.name} --only 03")
 
 
 # ------------------------------------------------------------------------------ Table 2 / Figs 4-5

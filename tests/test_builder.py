@@ -147,6 +147,25 @@ def test_build_rejects_bad_arguments():
         build("2-_32_2-11-112-1121112", num_classes=0)
 
 
+@pytest.mark.parametrize("code", [None, 42, 3.5, b"011-_32_2-211-2-111122", ["011-_32_2-211-2-111122"]])
+def test_build_and_complexity_of_a_non_code_are_clear_errors(code):
+    """Issue 20 (6): build(None) raised AttributeError deep inside plan_network."""
+    with pytest.raises(InvalidArchitectureCode, match="an architecture code is a string"):
+        build(code, num_classes=10)
+    with pytest.raises(InvalidArchitectureCode, match="an architecture code is a string"):
+        complexity(code, 10)
+
+
+@pytest.mark.parametrize("num_classes, image_size, fragment", [
+    (True, 32, "num_classes"), (2.0, 32, "num_classes"), ("10", 32, "num_classes"), (10, 32.0, "must be an int"),
+    (10, None, "must be an int"),
+])
+def test_build_rejects_wrongly_typed_sizes_with_a_hint(num_classes, image_size, fragment):
+    with pytest.raises(InvalidArchitectureCode, match=fragment) as info:
+        build("2-_32_2-11-112-1121112", num_classes=num_classes, image_size=image_size)
+    assert info.value.hint
+
+
 # ----------------------------------------------------------------------------- sampled codes
 
 

@@ -201,4 +201,52 @@ def test_recommend_without_a_zoo_says_which_command_builds_it(smoke_service, tmp
     monkeypatch.setenv("NASOA_STORE", str(tmp_path / "empty-store"))
     assert cli.main(["recommend", "--data", str(data), "--budget", "10m", "--profile", "smoke"]) == 2
     error, hint = _one_error(capsys)
-    assert "zoo" in error and "nasoa reproduce --profile smoke --only 00,01,02,03" in hint
+    assert "zoo" in error and "nasoa reproduce --profile smoke --only 00,01,02,03,05,06" in hint
+    assert not (tmp_path / "empty-store").exists(), "a failed recommend must not leave an empty store"
+
+
+# ---- nasoa status and the profile whose store exists (issue 20) -------------------------------
+
+
+def test_status_kinds_are_the_library_kinds():
+    import importlib
+
+    for kind, where in cli.STATUS_KINDS.items():
+        module, name = where.rsplit(".", 1)
+        assert getattr(importlib.import_module(module), name) == kind
+
+
+def test_status_says_what_each_store_holds(tmp_path, monkeypatch, capsys):
+    from nasoa_lib.online import make_predictor, store_predictor
+    from nasoa_lib.store import ArtifactStore
+
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "stores"))
+    store = ArtifactStore.for_profile("smoke")
+    store.put("zoo_card", "k1", {"name": "ours/ET-NAS-A", "group": "ours", "source_top1": 0.25})
+    store.put("meta_run", "r1", {"accuracy": 0.5})
+    store.put("meta_run", "r2", {"accuracy": 0.6})
+    store_predictor(store, "adaptive", make_predictor("adaptive", ["ours/ET-NAS-A"], seed=0))
+    assert cli.main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "profile smoke" in out and "zoo: 1 of ours, 0 released" in out and "ours/ET-NAS-A: source top-1 0.250" in out
+    assert "adaptive: adaptive, 0 online updates" in out and "meta-dataset rows: 2" in out
+    assert "profile laptop" in out and "no store yet" in out and "--only 00,01,02,03,05,06" in out
+    assert not (tmp_path / "stores" / "laptop").exists()
+
+
+def test_without_profile_the_only_built_store_is_used_and_said(tmp_path, monkeypatch, capsys):
+    from nasoa_lib.errors import StoreNotFoundError
+    from nasoa_lib.store import ArtifactStore
+
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "stores"))
+    assert cli.resolve_store_profile(None) == "laptop"  # nothing built: the default, whose hint says how
+    ArtifactStore.for_profile("smoke").put("a", "b", {})
+    assert cli.resolve_store_profile(None) == "smoke" and "only profile" in capsys.readouterr().err
+    assert cli.resolve_store_profile("laptop") == "laptop"
+    args = cli.build_parser().parse_args(["recommend", "--data", "x", "--budget", "1m"])
+    assert args.profile is None
+    ArtifactStore.for_profile("paper").put("a", "b", {})
+    with pytest.raises(StoreNotFoundError) as info:
+        cli.resolve_store_profile(None)
+    assert "--profile paper" in info.value.hint or "--profile smoke" in info.value.hint
+    assert not (tmp_path / "stores" / "laptop").exists()

@@ -323,6 +323,89 @@ def test_image_folder_problems_are_named(tmp_path):
         load_user_dataset(tmp_path / "notes.txt")
 
 
+def _write_split(root: Path, data: ImageDataset, classes, per_class: int, offset: int = 0) -> None:
+    for c in classes:
+        folder = root / data.class_names[c]
+        folder.mkdir(parents=True)
+        for j, idx in enumerate(np.flatnonzero(data.y_train == c)[offset : offset + per_class]):
+            Image.fromarray(data.x_train[idx]).save(folder / f"img_{j:03d}.png")
+
+
+@pytest.mark.parametrize("held_out", ["test", "Test", "val", "valid", "validation"])
+def test_train_and_test_folders_are_given_splits_not_two_classes(tmp_path, held_out):
+    """Issue 20 (7): DIR/train/<class> + DIR/test/<class> was read as two classes 'train' and 'test'."""
+    data = load_dataset("dtd10")
+    root = tmp_path / "textures"
+    _write_split(root / "train", data, (0, 3, 5), per_class=6)
+    _write_split(root / held_out, data, (0, 3, 5), per_class=2, offset=6)
+    user = load_user_dataset(root, test_fraction=0.2, seed=0)
+    assert user.name == "textures"
+    assert user.class_names == tuple(sorted(data.class_names[c] for c in (0, 3, 5)))
+    assert np.bincount(user.y_train).tolist() == [6, 6, 6] and np.bincount(user.y_test).tolist() == [2, 2, 2]
+    train_pixels = {img.tobytes() for img in user.x_train}
+    assert all(img.tobytes() not in train_pixels for img in user.x_test)  # the given split is kept as given
+    by_name = {data.class_names[c]: c for c in (0, 3, 5)}
+    for img, label in zip(user.x_test, user.y_test):
+        original = np.flatnonzero(data.y_train == by_name[user.class_names[label]])[6:8]
+        assert any(np.array_equal(img, data.x_train[i]) for i in original)
+
+
+def test_train_folder_alone_is_split_like_an_image_folder(tmp_path):
+    data = load_dataset("dtd10")
+    _write_split(tmp_path / "d" / "train", data, (0, 1), per_class=5)
+    user = load_user_dataset(tmp_path / "d", test_fraction=0.2, seed=0)
+    assert user.name == "d" and user.class_names == tuple(sorted(data.class_names[:2]))
+    assert np.bincount(user.y_train).tolist() == [4, 4] and np.bincount(user.y_test).tolist() == [1, 1]
+
+
+def test_ambiguous_split_layouts_are_refused_with_a_hint(tmp_path):
+    data = load_dataset("dtd10")
+    mixed = tmp_path / "mixed"
+    _write_split(mixed / "train", data, (0, 1), per_class=3)
+    _write_split(mixed, data, (2,), per_class=3)
+    with pytest.raises(InvalidDataError, match="mixes split folders") as info:
+        load_user_dataset(mixed)
+    assert "train/" in info.value.hint and data.class_names[2] in str(info.value)
+
+    both = tmp_path / "both"
+    for split in ("train", "test", "val"):
+        _write_split(both / split, data, (0, 1), per_class=2)
+    with pytest.raises(InvalidDataError, match="more than one held-out split"):
+        load_user_dataset(both)
+
+    no_train = tmp_path / "no_train"
+    _write_split(no_train / "test", data, (0, 1), per_class=2)
+    with pytest.raises(InvalidDataError, match="no train/ folder"):
+        load_user_dataset(no_train)
+
+    differ = tmp_path / "differ"
+    _write_split(differ / "train", data, (0, 1, 2), per_class=2)
+    _write_split(differ / "test", data, (0, 1, 4), per_class=2)
+    with pytest.raises(InvalidDataError, match="different class folders") as info:
+        load_user_dataset(differ)
+    assert data.class_names[2] in str(info.value) and data.class_names[4] in str(info.value)
+
+    empty = tmp_path / "empty"
+    _write_split(empty / "train", data, (0, 1), per_class=2)
+    _write_split(empty / "test", data, (0, 1), per_class=2)
+    for f in (empty / "test" / data.class_names[1]).iterdir():
+        f.unlink()
+    with pytest.raises(InvalidDataError, match="has no images"):
+        load_user_dataset(empty)
+
+
+def test_a_refused_layout_reaches_the_command_line_as_one_error_and_a_hint(tmp_path, capsys):
+    from nasoa_lib import cli
+
+    data = load_dataset("dtd10")
+    _write_split(tmp_path / "mixed" / "train", data, (0, 1), per_class=3)
+    _write_split(tmp_path / "mixed", data, (2,), per_class=3)
+    assert cli.main(["recommend", "--data", str(tmp_path / "mixed"), "--budget", "10m", "--profile", "smoke"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("error: ") and "mixes split folders" in lines[0]
+    assert lines[1].startswith("hint: ") and "DIR/train/<class>" in lines[1]
+
+
 def test_user_npz_in_our_format_is_resized_when_needed(tmp_path):
     data = load_dataset("brain_mri")
     keep = np.flatnonzero(data.y_train < 4)[::40]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasoa_lib.errors import BudgetTooSmallError, InvalidDataError, ProfileConfigError
+from nasoa_lib.errors import BudgetTooSmallError, InvalidBudgetError, InvalidDataError, ProfileConfigError
 from nasoa_lib.finetune import FinetuneSettings
 from nasoa_lib.generator import (
     FinetuneTimeTable, GeneratorConfig, Recommendation, RunCost, TaskFeatures, candidate_grid, format_seconds,
@@ -59,7 +59,7 @@ def test_budgets_parse_as_people_write_them(text, seconds):
 
 @pytest.mark.parametrize("text", ["", "10x", "-5s", "0", "m", "10m5", "1e400"])
 def test_bad_budgets_are_clear_errors(text):
-    with pytest.raises(BudgetTooSmallError) as err:
+    with pytest.raises(InvalidBudgetError) as err:
         parse_budget(text)
     assert "90s" in err.value.hint
 

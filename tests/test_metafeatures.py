@@ -111,3 +111,59 @@ def test_dataset_class_features_are_computed_once(tmp_path, monkeypatch):
     again = mf.dataset_class_features("dtd10", "smoke", store, config, Reference())
     np.testing.assert_array_equal(first.means, again.means)
     assert store.count(mf.CLASS_FEATURES_KIND) == 1
+
+
+class _Reference:
+    """What reference_network returns (a Pretrained-like value) around a seeded random network."""
+
+    key = "test-reference"
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        self.model = models.create("resnet18", 10)
+
+
+def _renamed(data, name: str):
+    from nasoa_lib.data import ImageDataset
+
+    return ImageDataset(name, data.x_train, data.y_train, data.x_test, data.y_test, data.class_names)
+
+
+def test_user_data_named_like_a_study_dataset_gets_its_own_class_features(tmp_path):
+    """Issue 20 (4): textures saved as 'gtsrb' got gtsrb's cached class means (and so its similarity)."""
+    store, ref = ArtifactStore(tmp_path), _Reference()
+    config = mf.MetaFeatureConfig(reference_model="resnet18", images_per_class=2)
+    gtsrb = mf.dataset_class_features("gtsrb", "smoke", store, config, ref)
+    impostor = _renamed(load_dataset("dtd10"), "gtsrb")
+    theirs = mf.dataset_class_features(impostor, "smoke", store, config, ref)
+    assert theirs.means.shape[0] == 10 != gtsrb.means.shape[0]
+    assert store.count(mf.CLASS_FEATURES_KIND) == 2
+    source = mf.dataset_class_features("dtd10", "smoke", store, config, ref)
+    assert mf.domain_similarity(source, theirs) == pytest.approx(1.0)
+    assert mf.domain_similarity(source, gtsrb) < 1.0
+
+
+def test_class_features_are_keyed_by_content_not_by_name(tmp_path, monkeypatch):
+    store, ref = ArtifactStore(tmp_path), _Reference()
+    config = mf.MetaFeatureConfig(reference_model="resnet18", images_per_class=2)
+    first = mf.dataset_class_features("dtd10", "smoke", store, config, ref)
+    monkeypatch.setattr(mf, "extract_class_features", lambda *a, **k: pytest.fail("computed again for a new name"))
+    copy = mf.dataset_class_features(_renamed(load_dataset("dtd10"), "my_textures"), "smoke", store, config, ref)
+    np.testing.assert_array_equal(copy.means, first.means)
+    assert copy.dataset == "my_textures" and store.count(mf.CLASS_FEATURES_KIND) == 1
+
+
+def test_content_digest_sees_every_array_and_class_name():
+    data = load_dataset("dtd10")
+    assert _renamed(data, "other").content_sha256 == data.content_sha256
+    x_test = data.x_test.copy()
+    x_test[0, 0, 0, 0] ^= 1
+    changed = [
+        (data.x_train, data.y_train, x_test, data.y_test, data.class_names),
+        (data.x_train, data.y_train, data.x_test, data.y_test, ("renamed-class",) + data.class_names[1:]),
+        (data.x_train[:-1], data.y_train[:-1], data.x_test, data.y_test, data.class_names),
+    ]
+    from nasoa_lib.data import ImageDataset
+
+    digests = {ImageDataset("dtd10", *arrays).content_sha256 for arrays in changed}
+    assert len(digests) == 3 and data.content_sha256 not in digests

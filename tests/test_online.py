@@ -325,3 +325,57 @@ def test_evaluate_stream_is_cached_and_refuses_meta_test_data(tmp_path, monkeypa
     leaked = frame.assign(dataset=["brain_mri"] + ["cifar10"] * 39)
     with pytest.raises(InvalidMetaFeaturesError, match="brain_mri"):
         evaluate_stream(leaked, config, store, meta_test=("brain_mri", "trashnet"), progress=False)
+
+
+# ---- updates of a stored predictor (issue 20: concurrent finetunes) --------------------------------
+
+
+def test_update_stored_predictor_learns_on_the_latest_saved_state_and_reports_its_loss(tmp_path):
+    from nasoa_lib.online import update_stored_predictor
+
+    store = ArtifactStore(tmp_path / "store")
+    frame = shallow_stream(3)
+    store_predictor(store, "service", make_predictor("adaptive", MODELS, seed=0))
+    stale = load_predictor(store, "service")
+    elsewhere = load_predictor(store, "service")
+    elsewhere.update(frame.iloc[[0]], float(frame.accuracy.iat[0]))
+    store_predictor(store, "service", elsewhere)
+    expected_loss = load_predictor(store, "service").update(frame.iloc[[1]], float(frame.accuracy.iat[1]))
+
+    updated, loss = update_stored_predictor(store, "service", frame.iloc[[1]], float(frame.accuracy.iat[1]),
+                                            predictor=stale)
+
+    assert updated is stale and stale.updates == 2 and load_predictor(store, "service").updates == 2
+    assert loss == expected_loss
+    np.testing.assert_array_equal(load_predictor(store, "service").predict(frame), stale.predict(frame))
+
+
+def test_update_stored_predictor_starts_from_the_given_predictor_when_none_is_saved(tmp_path):
+    from nasoa_lib.online import update_stored_predictor
+
+    store = ArtifactStore(tmp_path / "store")
+    frame = shallow_stream(2)
+    start = make_predictor("adaptive", MODELS, seed=0)
+    with pytest.raises(ArtifactNotFoundError, match="no predictor 'service'"):
+        update_stored_predictor(store, "service", frame.iloc[[0]], 0.5)
+    update_stored_predictor(store, "service", frame.iloc[[0]], 0.5, predictor=start)
+    assert start.updates == 1 and load_predictor(store, "service").updates == 1
+
+
+def test_predictor_lock_held_elsewhere_times_out_with_a_hint(tmp_path):
+    from nasoa_lib.errors import StoreLockTimeoutError
+    from nasoa_lib.online import predictor_lock
+
+    store = ArtifactStore(tmp_path / "store")
+    with predictor_lock(store, "service"):
+        with pytest.raises(StoreLockTimeoutError, match="still locked") as err:
+            with predictor_lock(store, "service", timeout=0.05):
+                pass
+        assert "finetune" in err.value.hint
+        with predictor_lock(store, "adaptive", timeout=0.05):  # one lock per predictor name
+            pass
+    with predictor_lock(store, "service", timeout=0.05):  # released on exit
+        pass
+    with pytest.raises(ValueError, match="not a safe file name"):
+        with predictor_lock(store, "../escape"):
+            pass

@@ -66,3 +66,44 @@ def test_local_ray_pool_returns_every_result():
     import ray
 
     assert not ray.is_initialized()  # the pool stops the instance it started
+
+
+PARENT = """
+import os, sys, time
+from nasoa_lib.parallel import WorkerPool
+pool = WorkerPool("process", workers=2, threads=1)
+pids = sorted({pid for _, pid in pool.map_unordered(os.getpid, [()] * 4)})
+print(" ".join(map(str, pids)), flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_die_when_their_parent_is_killed_with_sigkill():
+    import signal
+    import subprocess
+    import time
+
+    parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert workers and all(_running(p) for p in workers)
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while any(_running(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(p) for p in workers), "pool workers outlived their parent"
+    finally:
+        parent.kill()
+        for pid in workers if "workers" in locals() else []:
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -155,7 +155,8 @@ def test_tables_figures_headlines_go_to_the_profile_folder(tmp_path: Path, monke
 # ---- the runner (starts kernels: 4 notebook executions in all) ------------------------------
 
 
-def test_failure_then_fix_then_resume(tmp_path: Path):
+def test_failure_then_fix_then_resume(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "store"))
     nbs, reports = tmp_path / "notebooks", tmp_path / "reports"
     nbs.mkdir()
     _write_notebook(nbs / "01_ok.ipynb", _headline_cell("01_ok", reports))
@@ -174,8 +175,8 @@ def test_failure_then_fix_then_resume(tmp_path: Path):
     runs = read_runs("smoke", reports_root=reports)
     assert runs["01_ok"]["status"] == "ok" and runs["02_fail"]["status"] == "failed"
     assert "03_after" not in runs
-    assert (out / "01_ok.html").is_file() and (out / "02_fail.html").is_file()
-    assert "ZeroDivisionError" in (out / "02_fail.html").read_text()
+    assert (out / "01_ok.html").is_file() and (out / "02_fail.failed.html").is_file()
+    assert "ZeroDivisionError" in (out / "02_fail.failed.html").read_text()
     assert json.loads((out / "01_ok.headline.json").read_text()) == {"accuracy": 0.81234, "profile_seen": "smoke"}
     index = (reports / "index.html").read_text()
     assert 'href="smoke/01_ok.html"' in index and 'class="failed"' in index and "0.8123" in index
@@ -185,6 +186,7 @@ def test_failure_then_fix_then_resume(tmp_path: Path):
     summary = run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
     assert summary.skipped == ["01_ok"] and summary.executed == ["02_fail", "03_after"] and summary.ok
     assert (out / "01_ok.html").stat().st_mtime_ns == first_html_mtime
+    assert not (out / "02_fail.failed.html").exists()
     runs = read_runs("smoke", reports_root=reports)
     assert {name: r["status"] for name, r in runs.items()} == {"01_ok": "ok", "02_fail": "ok", "03_after": "ok"}
     assert all(r["seconds"] > 0 and r["started_at"] for r in runs.values())
@@ -200,3 +202,84 @@ def test_failure_then_fix_then_resume(tmp_path: Path):
     assert index.count('class="ok"') == 3 and 'class="failed"' not in index
     assert "http://" not in index and "https://" not in index and "<script" not in index
     assert "CI and tests" in index  # the profile's description
+
+
+# ---- the store decides what is done (issue 20) -----------------------------------------------
+
+STORING_CELL = (
+    "from nasoa_lib.store import ArtifactStore\n"
+    "store = ArtifactStore.for_profile(profile)\n"
+    "if not store.has('stage', 'k1'):\n"
+    "    store.write_bytes('stage', 'k1', 'weights.pt', b'w')\n"
+    "    store.put('stage', 'k1', {'acc': 0.5})\n"
+    "print('computed' if store.count('stage') else 'missing')"
+)
+
+
+def test_an_emptied_store_or_a_lost_artifact_is_recomputed_not_skipped(tmp_path: Path, monkeypatch):
+    import shutil
+
+    from nasoa_lib.store import ArtifactStore
+
+    store_root = tmp_path / "store"
+    monkeypatch.setenv("NASOA_STORE", str(store_root))
+    nbs, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbs.mkdir()
+    _write_notebook(nbs / "01_stage.ipynb", STORING_CELL)
+    assert run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False).executed == ["01_stage"]
+    store = ArtifactStore(store_root / "smoke")
+    assert store.producer("stage", "k1") == "01_stage" and store.producer("stage", "k1", "weights.pt") == "01_stage"
+    assert read_runs("smoke", reports_root=reports)["01_stage"]["store"]["store_id"] == store.identity()
+    assert run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False).skipped == ["01_stage"]
+
+    shutil.rmtree(store_root)  # "delete a profile's folder to recompute everything"
+    assert run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False).executed == ["01_stage"]
+    assert ArtifactStore(store_root / "smoke").has("stage", "k1")
+
+    ArtifactStore(store_root / "smoke").artifact_path("stage", "k1", "weights.pt").unlink()
+    assert run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False).executed == ["01_stage"]
+    assert ArtifactStore(store_root / "smoke").read_bytes("stage", "k1", "weights.pt") == b"w"
+
+
+def test_a_corrupted_store_is_an_error_not_a_skip(tmp_path: Path, monkeypatch):
+    from nasoa_lib.errors import StoreCorruptedError
+    from nasoa_lib.store import ArtifactStore
+
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "store"))
+    nbs, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbs.mkdir()
+    nb = _write_notebook(nbs / "01_stage.ipynb", "x = 1")
+    store = ArtifactStore.for_profile("smoke")
+    store.put("stage", "k", {"a": 1})
+    store.close()
+    out = reports / "smoke"
+    out.mkdir(parents=True)
+    (out / "01_stage.html").write_text("<html>")
+    runs = {"01_stage": {"status": "ok", "fingerprint": notebook_fingerprint(nb, "smoke"), "html": "01_stage.html",
+                         "store": store.output_snapshot("01_stage")}}
+    (out / "runs.json").write_text(json.dumps({"profile": "smoke", "notebooks": runs}))
+    assert is_cached(runs["01_stage"], runs["01_stage"]["fingerprint"], out / "01_stage.html", store)
+    store.db_path.write_bytes(b"not a database at all, just garbage bytes")
+    with pytest.raises(StoreCorruptedError) as info:
+        run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
+    assert "records.sqlite" in str(info.value) and "move" in info.value.hint
+
+
+def test_a_failed_forced_run_keeps_the_last_good_report(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "store"))
+    nbs, reports = tmp_path / "notebooks", tmp_path / "reports"
+    nbs.mkdir()
+    flag = tmp_path / "fail"
+    _write_notebook(nbs / "01_x.ipynb", f"from pathlib import Path\nassert not Path({str(flag)!r}).exists(), 'told to fail'\nprint('good run')")
+    run_notebooks("smoke", notebooks_dir=nbs, reports_root=reports, progress=False)
+    out = reports / "smoke"
+    good_html, good_nb = (out / "01_x.html").read_text(), (out / "01_x.ipynb").read_text()
+    flag.touch()
+    with pytest.raises(NotebookFailedError) as info:
+        run_notebooks("smoke", force=True, notebooks_dir=nbs, reports_root=reports, progress=False)
+    assert "01_x.html is kept" in info.value.hint
+    assert (out / "01_x.html").read_text() == good_html and (out / "01_x.ipynb").read_text() == good_nb
+    assert "told to fail" in (out / "01_x.failed.html").read_text()
+    run = read_runs("smoke", reports_root=reports)["01_x"]
+    assert run["status"] == "failed" and run["html"] == "01_x.failed.html"
+    assert not list(out.glob("*.running.ipynb"))

@@ -129,6 +129,58 @@ def test_malformed_codes_say_what_is_wrong(text, fragment):
     assert isinstance(info.value, ValueError)
 
 
+NON_ASCII_DIGIT_CODES = [
+    ("0\u0661" + "1-_32_2-211-2-111122", "odd number of digits"),  # Arabic-Indic one in the nodes
+    ("01\u00b2-_32_2-211-2-111122", "odd number of digits"),  # superscript two: int() cannot even read it
+    ("02031-a0\uff12_32_2-211-2-111122", "source and target must be node digits"),  # fullwidth two in a skip
+    ("011-_\uff13\uff12_2-211-2-111122", "ASCII digits"),  # fullwidth 32 as the stem width
+    ("011-_3\u00b2_2-211-2-111122", "ASCII digits"),  # superscript in the width
+    ("011-_32_2-2\u0661" + "1-2-111122", "not a channel multiplier"),
+]
+
+
+@pytest.mark.parametrize("text, fragment", NON_ASCII_DIGIT_CODES)
+def test_codes_with_non_ascii_digits_are_rejected(text, fragment):
+    """Issue 20 (6): str.isdigit() accepted '\u0661' (and int() read it as 1), so one network had
+    several spellings and str(parse(text)) != text; a superscript digit crashed int()."""
+    with pytest.raises(InvalidArchitectureCode, match=fragment):
+        parse(text)
+
+
+@PROPERTY
+@given(st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=3))
+def test_any_non_ascii_digit_anywhere_in_a_code_is_rejected(digits):
+    """A code is ASCII: putting any non-ASCII decimal/other digit into any digit position fails."""
+    code = "02031-a02_32_2-211-2-111122"
+    if set(digits) <= set("0123456789"):
+        return
+    for i in range(len(code)):
+        if code[i].isdigit():
+            text = code[:i] + digits + code[i + 1 :]
+            with pytest.raises(InvalidArchitectureCode):
+                parse(text)
+
+
+@pytest.mark.parametrize("data", [
+    {"nodes": [["0", "\u0661"], [1, 2]]},
+    {"nodes": [[0, 1.7], [1, 2]]},
+    {"nodes": [[0, True], [1, 2]]},
+    {"nodes": [[0, 1], [1, 2]], "skips": [["a", 0, "\uff11"]]},
+])
+def test_dict_forms_accept_only_integers(data):
+    with pytest.raises(InvalidArchitectureCode, match="malformed"):
+        BlockCode.from_dict(data)
+
+
+def test_dict_forms_accept_numpy_integers():
+    code = parse("02031-a01_32_2-211-2-111122")
+    block = {"nodes": [[np.int64(op), np.int64(r)] for op, r in code.block.to_dict()["nodes"]],
+             "skips": [["a", np.int64(0), np.int64(1)]]}
+    assert BlockCode.from_dict(block) == code.block
+    with pytest.raises(InvalidArchitectureCode, match="malformed"):
+        MacroCode.from_dict({"stem_width": "\uff13\uff12", "stages": [[2], [1], [2], [1]]})
+
+
 def test_constructed_codes_are_validated_too():
     with pytest.raises(InvalidArchitectureCode, match="the last node's ratio is always x1"):
         BlockCode((Node(0, 1),))
@@ -312,3 +364,11 @@ def test_sampling_stays_in_sub_spaces_and_reaches_large_codes():
     assert max(depths) > 30  # uniform over the whole space favours deep networks
     assert all(MACRO_SPACE.contains(sample_macro(rng)) for _ in range(5))
     assert all(BLOCK_SPACE.contains(sample_block(rng)) for _ in range(5))
+
+
+@pytest.mark.parametrize("text", ["1²-_32_1-21-21-2", "1-a0²2_32_1-21-21-2", "1-a0٢2_32_1-21-21-2"])
+def test_released_codes_with_non_ascii_digits_are_clear_errors(text):
+    from nasoa_lib.space.etnas import from_released
+
+    with pytest.raises(InvalidArchitectureCode):
+        from_released(text)

@@ -363,3 +363,103 @@ def test_provenance_records_code_version_profile_device_and_versions():
         assert prov[lib] and prov[lib] != "absent"
     assert prov["timestamp"].endswith("+00:00")
     assert json.loads(json.dumps(prov)) == prov
+
+
+# ---- what the store holds decides what is done (issue 20) ------------------------------------
+
+
+def test_a_record_whose_artifact_is_gone_counts_as_absent_so_its_stage_recomputes(store: ArtifactStore, caplog):
+    store.write_bytes("pretrained", "k1", "weights.pt", b"w1")
+    store.put("pretrained", "k1", {"top1": 0.5})
+    store.put("plain", "k2", {"no": "files"})
+    assert store.has("pretrained", "k1") and store.get("pretrained", "k1") == {"top1": 0.5}
+    store.artifact_path("pretrained", "k1", "weights.pt").unlink()
+    with caplog.at_level(logging.WARNING, logger="nasoa_lib.store"):
+        assert not store.has("pretrained", "k1")
+    assert "lost its artifact(s) weights.pt" in caplog.text
+    assert store.count("pretrained") == 0 and store.has("plain", "k2")
+    # the stage's usual "if not has: compute, write, put" now stores it again
+    store.write_bytes("pretrained", "k1", "weights.pt", b"w2")
+    assert store.put("pretrained", "k1", {"top1": 0.6}) and store.get("pretrained", "k1") == {"top1": 0.6}
+    store.write_bytes("pretrained", "k3", "weights.pt", b"w3")
+    store.put("pretrained", "k3", {"top1": 0.7})
+    store.artifact_path("pretrained", "k3", "weights.pt").unlink()
+    assert store.records("pretrained") == [{"top1": 0.6}] and store.get("pretrained", "k3") is None
+
+
+def test_a_missing_artifact_names_the_command_that_rebuilds_it(tmp_path, monkeypatch):
+    store = ArtifactStore(tmp_path / "smoke")
+    monkeypatch.setenv(paths.NOTEBOOK_ENV, "03_macro_search")
+    store.write_bytes("pretrained", "k1", "weights.pt", b"w")
+    store.put("pretrained", "k1", {"top1": 0.5})
+    monkeypatch.delenv(paths.NOTEBOOK_ENV)
+    store._execute("DELETE FROM outputs WHERE name != ''")  # as in a store made before files were listed
+    store.artifact_path("pretrained", "k1", "weights.pt").unlink()
+    assert store.has("pretrained", "k1")  # nothing says a file belongs to it ...
+    with pytest.raises(ArtifactNotFoundError) as info:
+        store.read_bytes("pretrained", "k1", "weights.pt")  # ... until it is read
+    assert "nasoa reproduce --profile smoke --only 03" in info.value.hint and "dropped" in info.value.hint
+    assert not store.has("pretrained", "k1")
+
+
+def test_store_identity_and_output_snapshot_see_a_recreated_store_and_lost_outputs(tmp_path, monkeypatch):
+    import shutil
+
+    root = tmp_path / "smoke"
+    assert ArtifactStore(root).identity() is None and not root.exists()  # asking creates nothing
+    store = ArtifactStore(root)
+    monkeypatch.setenv(paths.NOTEBOOK_ENV, "02_a")
+    store.put("early", "k", {"v": 1})
+    monkeypatch.setenv(paths.NOTEBOOK_ENV, "05_b")
+    store.write_bytes("predictor", "adaptive", "predictor.bin", b"p")  # an artifact without a record
+    monkeypatch.setenv(paths.NOTEBOOK_ENV, "09_c")
+    store.put("late", "k", {"v": 3})
+    monkeypatch.delenv(paths.NOTEBOOK_ENV)
+    store.put("cli", "k", {"v": 4})  # untagged: the command line, not a notebook
+    snap = store.output_snapshot("05_b")
+    assert snap["outputs"] == 2 and snap["store_id"] == store.identity()
+    assert store.output_snapshot("05_b", upto=snap["upto"]) == snap
+    store.delete("late", "k")
+    store.delete("cli", "k")
+    assert store.output_snapshot("05_b", upto=snap["upto"]) == snap  # not outputs 05 could have read
+    store.artifact_path("predictor", "adaptive", "predictor.bin").unlink()
+    assert store.output_snapshot("05_b", upto=snap["upto"]) != snap
+    store.write_bytes("predictor", "adaptive", "predictor.bin", b"p")
+    assert store.output_snapshot("05_b", upto=snap["upto"]) != snap  # re-written after the snapshot
+    store.delete("early", "k")
+    first_id = store.identity()
+    store.close()
+    shutil.rmtree(root)
+    assert ArtifactStore(root).identity() is None
+    again = ArtifactStore(root)
+    again.put("early", "k", {"v": 1})
+    assert again.identity() not in (None, first_id)
+
+
+def test_an_old_store_gets_its_outputs_listed_once(tmp_path):
+    root = tmp_path / "old"
+    (root / "artifacts" / "pretrained" / "k1").mkdir(parents=True)
+    (root / "artifacts" / "pretrained" / "k1" / "weights.pt").write_bytes(b"w")
+    conn = sqlite3.connect(root / "records.sqlite")
+    conn.execute("CREATE TABLE records (kind TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, "
+                 "provenance TEXT, created_at TEXT NOT NULL, PRIMARY KEY (kind, key))")
+    conn.execute("INSERT INTO records VALUES ('pretrained', 'k1', '{}', NULL, 'then')")
+    conn.commit()
+    conn.close()
+    store = ArtifactStore(root)
+    assert store.output_snapshot("03_x")["outputs"] == 2  # the record and its file, producer unknown
+    (root / "artifacts" / "pretrained" / "k1" / "weights.pt").unlink()
+    assert not store.has("pretrained", "k1")
+
+
+def test_reading_a_store_that_does_not_exist_creates_nothing(tmp_path, monkeypatch):
+    """Issue 20 (9): a failed ``nasoa recommend`` left an empty ``laptop/records.sqlite``."""
+    monkeypatch.setenv("NASOA_STORE", str(tmp_path / "cache"))
+    store = ArtifactStore.for_profile("laptop")
+    assert not store.has("pretrained", "k") and store.get("zoo_card", "k") is None
+    assert store.records("zoo_card") == [] and store.count("x") == 0 and store.kinds() == [] and store.keys("x") == []
+    with pytest.raises(ArtifactNotFoundError):
+        store.read_bytes("predictor", "adaptive", "predictor.bin")
+    assert not store.exists() and not (tmp_path / "cache").exists()
+    store.put("a", "b", {})
+    assert store.exists() and store.count("a") == 1

@@ -111,3 +111,22 @@ def test_warmup_cosine_shape():
 def test_unknown_model_is_a_clear_error():
     with pytest.raises(UnknownModelError, match="resnet9000"):
         build_model("resnet9000", 10)
+
+
+def test_a_record_whose_weights_are_gone_is_pretrained_again(tmp_path):
+    """Issue 20 (3): the record stayed, the weights file went, and pretrain raised
+    ArtifactNotFoundError on every re-run; now the same call trains it again."""
+    store = ArtifactStore(tmp_path)
+    first = pretrain("mobilenet_v3_small", recipe=TINY, profile="smoke", store=store, progress=False)
+    weights = store.artifact_path(PRETRAINED_KIND, first.key, "weights.pt")
+    for legacy in (False, True):  # legacy: a store made before the store listed a record's files
+        if legacy:
+            store._execute("DELETE FROM outputs")
+        weights.unlink()
+        again = pretrain("mobilenet_v3_small", recipe=TINY, profile="smoke", store=store, progress=False)
+        assert weights.is_file() and store.count(PRETRAINED_KIND) == 1
+        assert again.record["curve"][0]["train_seconds"] != first.record["curve"][0]["train_seconds"]
+        assert load_pretrained("mobilenet_v3_small", profile="smoke", recipe=TINY, store=store).key == first.key
+    with pytest.raises(ArtifactNotFoundError) as info:
+        load_pretrained("resnet18", profile="smoke", recipe=TINY, store=store)
+    assert "nasoa reproduce --profile smoke --only 00,01,02,03,05,06" in info.value.hint

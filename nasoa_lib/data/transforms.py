@@ -8,11 +8,14 @@ batch at once (one gather, no per-image Python loop) so it costs little on a 2-c
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from nasoa_lib.errors import InvalidDataError
+
+if TYPE_CHECKING:  # torch loads on first use, so reading a user's images (and its errors) needs no torch
+    import torch
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -33,6 +36,9 @@ def to_tensor(x: np.ndarray, image_size: int, chunk_size: int = _CHUNK) -> torch
         )
     if image_size < 1:
         raise InvalidDataError(f"image_size={image_size}; must be >= 1", hint="use e.g. 32 or 224")
+    import torch
+    import torch.nn.functional as F
+
     n, h, w, _ = x.shape
     out = torch.empty((n, 3, image_size, image_size), dtype=torch.float32)
     mean = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(1, 3, 1, 1)
@@ -65,6 +71,9 @@ def random_flip_crop(
         )
     if padding < 0:
         raise InvalidDataError(f"padding={padding}; must be >= 0", hint="use 4 for 32x32 images")
+    import torch
+    import torch.nn.functional as F
+
     n, _, h, w = batch.shape
     gen_device = generator.device if generator is not None else torch.device("cpu")
     off_y = torch.randint(0, 2 * padding + 1, (n,), generator=generator, device=gen_device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 
-from nasoa_lib.errors import BudgetTooSmallError
+from nasoa_lib.errors import InvalidBudgetError
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*([smh])")
@@ -19,17 +19,17 @@ def parse_budget(text: str | float | int) -> float:
     else:
         raw = str(text).strip().lower()
         if not raw:
-            raise BudgetTooSmallError("empty time budget", hint=_HINT)
+            raise InvalidBudgetError("empty time budget", hint=_HINT)
         try:
             seconds = float(raw)
         except ValueError:
             compact = raw.replace(" ", "")
             parts = _PART.findall(compact)
             if not parts or "".join(n + u for n, u in parts) != compact:
-                raise BudgetTooSmallError(f"cannot read the time budget {text!r}", hint=_HINT) from None
+                raise InvalidBudgetError(f"cannot read the time budget {text!r}", hint=_HINT) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     if not math.isfinite(seconds) or seconds <= 0:
-        raise BudgetTooSmallError(f"time budget {text!r} must be more than 0 seconds", hint=_HINT)
+        raise InvalidBudgetError(f"time budget {text!r} must be more than 0 seconds", hint=_HINT)
     return seconds
 
 

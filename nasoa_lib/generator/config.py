@@ -19,7 +19,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nasoa_lib.errors import ProfileConfigError
-from nasoa_lib.staged import MAX_FROZEN_STAGES
 
 
 @dataclass(frozen=True)
@@ -46,6 +45,8 @@ class GeneratorConfig:
     probe_repeats: int = 1
 
     def __post_init__(self) -> None:
+        from nasoa_lib.staged import MAX_FROZEN_STAGES  # torch loads only when a generator config is built
+
         def bad(message: str, hint: str) -> ProfileConfigError:
             return ProfileConfigError(f"generator section: {message}", hint=hint)
 

@@ -10,11 +10,10 @@ one.
 
 from __future__ import annotations
 
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from nasoa_lib.generator.ranking import Recommendation
 
@@ -41,21 +40,32 @@ class Outcome:
 
 def run(recommendation: Recommendation, task: Any, pretrained: Any, *, predictor: Any = None, store: Any = None,
         predictor_name: str | None = None, seed: int = 0, cached: bool = True, profile: str | None = None,
-        progress: bool = False) -> tuple[Outcome, Any]:
+        progress: bool = False, train_deadline: float | None = None,
+        on_step: Callable[[int, float], None] | None = None) -> tuple[Outcome, Any]:
     """Fine-tune ``pretrained`` (the recommended model's source-pretrained network) on ``task`` with
     the recommended regime, then update ``predictor``.
 
     ``cached=True`` reads/writes the run through :func:`~nasoa_lib.generator.runs.cached_run` (the
     notebook's replayable runs); ``cached=False`` trains now and also returns the fine-tuned network
-    (the command line saves it). With ``store`` and ``predictor_name`` the updated predictor is
-    written back (:func:`nasoa_lib.online.store_predictor`, atomic). Returns ``(outcome, network or None)``.
+    (the command line saves it). With ``store`` and ``predictor_name`` the update is applied to the
+    latest stored predictor under a cross-process lock and written back
+    (:func:`nasoa_lib.online.update_stored_predictor`; ``predictor`` is brought up to that state in
+    place), so concurrent runs never lose an update. Returns ``(outcome, network or None)``.
+
+    ``train_deadline`` and ``on_step`` go to the engine (:func:`nasoa_lib.finetune.finetune`) of a
+    ``cached=False`` run: training ends by that ``time.perf_counter()`` instant (the caller keeps
+    time for evaluation and saving, :func:`nasoa_lib.generator.timing.run_reserve`), and ``on_step``
+    sees every optimizer step. A cached run is a replayable record and takes neither.
     """
     from nasoa_lib.finetune import finetune
     from nasoa_lib.generator.runs import cached_run, charged_seconds
 
     regime = recommendation.regime()
     network = None
-    with elapsed_bar(recommendation.chosen.expected_seconds, f"fine-tuning {recommendation.chosen.model}", progress):
+    if cached and (train_deadline is not None or on_step is not None):
+        raise ValueError("a cached run is replayable: it takes no train_deadline or on_step")
+    with budget_bar(recommendation.chosen.expected_seconds, f"fine-tuning {recommendation.chosen.model}",
+                    progress) as tick:
         if cached:
             if store is None:
                 raise ValueError("cached=True needs the artifact store")
@@ -64,16 +74,25 @@ def run(recommendation: Recommendation, task: Any, pretrained: Any, *, predictor
             train, steps, key = float(record["train_seconds"]), int(record["steps"]), record["key"]
         else:
             start = time.perf_counter()
-            result = finetune(pretrained, task, regime, seed=seed, keep_model=True)
+            def step_done(steps: int, train_seconds: float) -> None:
+                tick()
+                if on_step is not None:
+                    on_step(steps, train_seconds)
+
+            result = finetune(pretrained, task, regime, seed=seed, keep_model=True, train_deadline=train_deadline,
+                              on_step=step_done)
             wall = time.perf_counter() - start
             accuracy, train, steps, key, network = result.accuracy, result.train_seconds, result.steps, result.key, result.model
     loss = None
     if predictor is not None:
-        loss = float(predictor.update(recommendation.features(), accuracy))
         if store is not None and predictor_name is not None:
-            from nasoa_lib.online import store_predictor
+            from nasoa_lib.online import update_stored_predictor
 
-            store_predictor(store, predictor_name, predictor)
+            _, loss = update_stored_predictor(store, predictor_name, recommendation.features(), accuracy,
+                                              predictor=predictor)
+            loss = float(loss)
+        else:
+            loss = float(predictor.update(recommendation.features(), accuracy))
     outcome = Outcome(recommendation.chosen.model, float(accuracy), recommendation.chosen.predicted_accuracy,
                       float(wall), recommendation.chosen.expected_seconds, recommendation.time_budget, float(train),
                       int(steps), loss, key)
@@ -81,32 +100,34 @@ def run(recommendation: Recommendation, task: Any, pretrained: Any, *, predictor
 
 
 @contextmanager
-def elapsed_bar(expected_seconds: float, desc: str, enabled: bool = True) -> Iterator[None]:
-    """A progress bar of elapsed against expected wall-clock while a run trains (the engine has no
-    per-step callback; the bar stops at 99 % until the run really ends)."""
+def budget_bar(total_seconds: float, desc: str, enabled: bool = True, *, start: float | None = None,
+               file: Any = None) -> Iterator[Callable[..., None]]:
+    """A live progress bar of wall-clock seconds (since ``start``, default now) against
+    ``total_seconds`` (a budget). Yields ``tick(*_)``, which moves the bar to the time now: pass it
+    to the engine as its per-step callback and call it between phases. The total is at least 0.1 s
+    and both numbers have one decimal, so the bar never reads ``0/0s``; past the total it shows
+    the overrun (``12.3/10.0s``) rather than stopping at 100 %.
+    """
+    start = time.perf_counter() if start is None else start
     if not enabled:
-        yield
+        yield lambda *_: None
         return
     from tqdm.auto import tqdm
 
-    total = max(expected_seconds, 1e-3)
-    bar = tqdm(total=round(total, 1), desc=desc, unit="s", bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f}s")
-    stop = threading.Event()
-    start = time.perf_counter()
+    bar = tqdm(total=round(max(float(total_seconds), 0.1), 1), desc=desc, unit="s", file=file,
+               initial=round(max(time.perf_counter() - start, 0.0), 1), bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f}s")
+    shown = [0.0]
 
-    def tick() -> None:
-        while not stop.wait(0.5):
-            bar.n = round(min(time.perf_counter() - start, 0.99 * total), 1)
+    def tick(*_: Any) -> None:
+        now = time.perf_counter()
+        if now - shown[0] >= 0.1:
+            shown[0] = now
+            bar.n = round(now - start, 1)
             bar.refresh()
 
-    thread = threading.Thread(target=tick, daemon=True)
-    thread.start()
     try:
-        yield
+        yield tick
     finally:
-        stop.set()
-        thread.join()
-        bar.n = round(max(total, time.perf_counter() - start), 1)
-        bar.total = bar.n
+        bar.n = round(time.perf_counter() - start, 1)
         bar.refresh()
         bar.close()

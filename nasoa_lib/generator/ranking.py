@@ -17,17 +17,20 @@ pure: no training, no timing, no files.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from nasoa_lib.errors import BudgetTooSmallError, InvalidRegimeError
-from nasoa_lib.finetune import FinetuneSettings, Regime
 from nasoa_lib.generator.budget import format_seconds
 from nasoa_lib.generator.config import GeneratorConfig
 from nasoa_lib.generator.features import TaskFeatures, check_size
 from nasoa_lib.metafeatures import FEATURE_COLUMNS
+
+if TYPE_CHECKING:  # torch and pandas load only when used (nasoa recommend's errors stay instant)
+    import pandas as pd
+
+    from nasoa_lib.finetune import FinetuneSettings, Regime
 
 GRID_COLUMNS = (*FEATURE_COLUMNS, "expected_seconds")
 
@@ -65,6 +68,8 @@ class Recommendation:
 
     def regime(self) -> Regime:
         """The fine-tuning regime to run (the profile's batch size, schedule, momentum, ...)."""
+        from nasoa_lib.finetune import FinetuneSettings
+
         s = FinetuneSettings(**{k: v for k, v in self.settings.items() if k in FinetuneSettings.__dataclass_fields__})
         return s.regime(lr=self.chosen.lr, iterations=self.chosen.iterations, frozen_stages=self.chosen.frozen_stages)
 
@@ -102,6 +107,8 @@ def candidate_grid(task: TaskFeatures, time_budget: float, zoo: Mapping[str, flo
 
     ``zoo`` maps each candidate model's name to its source accuracy (a fraction).
     """
+    import pandas as pd
+
     ladder = np.asarray(config.ladder, dtype=np.int64)
     lrs = np.asarray(config.lrs, dtype=np.float64)
     parts: list[dict[str, np.ndarray]] = []

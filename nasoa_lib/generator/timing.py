@@ -32,15 +32,15 @@ import logging
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
-import torch
 
-from nasoa_lib.device import pinned_threads
 from nasoa_lib.errors import StoreCorruptedError, UnknownModelError
-from nasoa_lib.finetune import CACHE_LIMIT_BYTES, FinetuneSettings
 from nasoa_lib.generator.config import GeneratorConfig
+
+if TYPE_CHECKING:  # torch loads only when something is measured (nasoa recommend's errors stay instant)
+    from nasoa_lib.finetune import FinetuneSettings
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,8 @@ class RunCost:
 
     def uses_cache(self, iterations: np.ndarray | int, n_train: int, batch_size: int) -> np.ndarray:
         """The engine's ``cache_frozen="auto"`` rule, vectorised over ``iterations``."""
+        from nasoa_lib.finetune import CACHE_LIMIT_BYTES
+
         batch = min(batch_size, n_train)
         fits = self.prefix_bytes_per_image * n_train * 2 <= CACHE_LIMIT_BYTES
         return np.asarray(self.cacheable and fits) & (np.asarray(iterations) * batch >= n_train)
@@ -107,6 +109,7 @@ class FinetuneTimeTable:
     image_size: int
     threads: int
     costs: Mapping[tuple[str, int], RunCost] = field(default_factory=dict)
+    measured_seconds: float = field(default=0.0, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "costs", dict(self.costs))
@@ -184,6 +187,8 @@ def probe_tasks(source: str, images: int, seed: int = 0):
 def measure_run_cost(name: str, network, frozen_stages: int, settings: FinetuneSettings, small, big,
                      image_size: int, probe_iterations: tuple[int, int] = (2, 10), repeats: int = 1) -> RunCost:
     """Fit a :class:`RunCost` to timed :func:`~nasoa_lib.finetune.finetune` calls (module docstring)."""
+    import torch
+
     from nasoa_lib.finetune import finetune
     from nasoa_lib.staged import num_frozen_modules
 
@@ -250,7 +255,10 @@ def finetune_time_table(profile, models: Mapping[str, str], store=None, *, froze
     model measured once (for any notebook or the CLI) is never measured again on this device kind.
     """
     from nasoa_lib.data import load_manifest
-    from nasoa_lib.finetune import worker_threads
+    from nasoa_lib.device import pinned_threads
+    from nasoa_lib.finetune import FinetuneSettings, worker_threads
+
+    started = time.perf_counter()
     from nasoa_lib.profiles import Profile, load_profile
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.store import ArtifactStore, spec_key
@@ -289,10 +297,82 @@ def finetune_time_table(profile, models: Mapping[str, str], store=None, *, froze
     from nasoa_lib.device import describe_device
 
     return FinetuneTimeTable(f"{describe_device().split(':')[0]}:{threads}threads", settings.batch_size,
-                             prof.image_size, threads, costs)
+                             prof.image_size, threads, costs,
+                             measured_seconds=time.perf_counter() - started if missing else 0.0)
 
 
 def _bar(total: int, enabled: bool):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="fine-tuning time table", leave=False, disable=not enabled)
+
+
+# --------------------------------------------------------------------------- one budget, kept
+
+TOLERANCE_FACTOR = 1.1
+TOLERANCE_SECONDS = 2.0
+SAVE_SECONDS = 0.3
+EVAL_SAFETY = 1.5
+COLD_START_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """One wall-clock budget for a whole command, counted from when the command begins work.
+
+    ``nasoa finetune --budget T`` aims to finish (data, service, recommendation, pretrained
+    network, frozen features, training, evaluation, saving) within ``T`` seconds of its start and
+    promises wall-clock <= ``TOLERANCE_FACTOR * T + TOLERANCE_SECONDS`` (1.1 T + 2 s) from process
+    start to exit. The tolerance covers what the clock cannot see or stop: the interpreter's start
+    and imports before the command runs, at most one training step past the instant (the engine
+    stops when its *next* step would cross it), and evaluation or saving slower than their
+    estimates (:func:`run_reserve`). ``benchmarks/finetune_budget.py`` measures it.
+
+    Planning constants: :data:`SAVE_SECONDS` (writing weights, run card and predictor, each with
+    fsync, beyond serialising the weights, which is measured), :data:`EVAL_SAFETY` (evaluation
+    estimate x 1.5 for a busy machine) and :data:`COLD_START_SECONDS`: the first fine-tuning call of
+    a process pays for kernel initialisation that the time table, measured warm, does not hold
+    (0.4 s measured on an idle 2-core CPU for the smoke zoo; 1 s kept for a busy one).
+    """
+
+    budget: float
+    start: float = field(default_factory=time.perf_counter)
+
+    @property
+    def at(self) -> float:
+        """The ``time.perf_counter()`` instant the budget ends."""
+        return self.start + self.budget
+
+    @property
+    def tolerated(self) -> float:
+        """The most wall-clock seconds the command promises: 1.1 T + 2 s."""
+        return TOLERANCE_FACTOR * self.budget + TOLERANCE_SECONDS
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def remaining(self) -> float:
+        return self.at - time.perf_counter()
+
+    def verdict(self, wall_seconds: float) -> str:
+        """``kept`` (<= T), ``kept within tolerance`` (<= 1.1 T + 2 s) or ``exceeded``."""
+        if wall_seconds <= self.budget:
+            return "kept"
+        if wall_seconds <= self.tolerated:
+            return f"kept within tolerance (<= {TOLERANCE_FACTOR:g} x budget + {TOLERANCE_SECONDS:g}s)"
+        return f"exceeded (tolerance {TOLERANCE_FACTOR:g} x budget + {TOLERANCE_SECONDS:g}s)"
+
+
+def run_reserve(cost: RunCost, n_test: int, save_seconds: float = SAVE_SECONDS) -> float:
+    """Seconds a budgeted run keeps after training: evaluating ``n_test`` images (the time table's
+    measured cost per test image, times :data:`EVAL_SAFETY` for a busy machine) plus saving."""
+    return EVAL_SAFETY * n_test * cost.eval_seconds_per_image + save_seconds
+
+
+def smallest_run_seconds(cost: RunCost, n_train: int, n_test: int, batch_size: int,
+                         save_seconds: float = SAVE_SECONDS) -> float:
+    """The least wall-clock one fine-tuning run can take on this device: the first call's cold
+    start, the fixed cost, one training step (with the frozen prefix), evaluation and saving, at
+    the time table's estimates (the same ones the recommendation was filtered with; the
+    :data:`EVAL_SAFETY` margin of :func:`run_reserve` only shortens training)."""
+    return COLD_START_SECONDS + float(cost.expected_seconds(1, n_train, n_test, batch_size)) + save_seconds

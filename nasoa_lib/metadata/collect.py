@@ -163,7 +163,8 @@ def candidate_models(
             if not pretrain_missing:
                 raise ArtifactNotFoundError(
                     f"baseline {name!r} is not pretrained for profile {prof.name!r} in {store.root}",
-                    hint="run notebooks 01 and 04 first, or pass pretrain_missing=True",
+                    hint=f"pretrain it: nasoa reproduce --profile {prof.name} --only 05 (notebook 05 pretrains missing baselines), "
+                         "or pass pretrain_missing=True",
                 )
             record = pretrain(name, profile=prof, store=store, progress=progress).record
         out.append(CandidateModel(name, name, "baseline", float(record["source_top1"]), key))

@@ -23,7 +23,9 @@ from nasoa_lib.online.predictor import (
     PredictorNotFittedError,
     load_predictor,
     make_predictor,
+    predictor_lock,
     store_predictor,
+    update_stored_predictor,
 )
 from nasoa_lib.online.stream import (
     ADAPTIVE_LABEL,
@@ -47,7 +49,7 @@ __all__ = [
     "FEATURE_RANGES", "KINDS", "PREDICTOR_KIND", "AccuracyPredictor", "FeatureEncoder", "HedgeMLP",
     "InvalidMetaFeaturesError", "InvalidPredictorConfig", "NetworkConfig", "PredictorConfig",
     "PredictorNotFittedError", "bounded_loss", "hedge_update", "load_predictor", "loss_gradient",
-    "make_predictor", "store_predictor",
+    "make_predictor", "predictor_lock", "store_predictor", "update_stored_predictor",
     "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "REFERENCE_LABEL", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
     "average_regret", "evaluate_stream", "hedge_reference", "plan", "running_mean_predictions", "segment_errors",
     "stream_order",

@@ -12,7 +12,8 @@ Online protocol (:meth:`AccuracyPredictor.update`): predict the arriving run fir
 prediction's loss, then learn from the observed accuracy. The schedule generator (notebook 07)
 uses the same object: :meth:`predict` ranks a grid of candidate regimes, :meth:`update` learns from
 the run it recommended, and :func:`store_predictor` / :func:`load_predictor` carry the state
-(weights, alpha, update count) across sessions exactly.
+(weights, alpha, update count) across sessions exactly. Runs that share a store learn through
+:func:`update_stored_predictor` (lock, reload, update, save), so concurrent runs lose no update.
 """
 
 from __future__ import annotations
@@ -21,19 +22,24 @@ import io
 import json
 import logging
 import math
-from collections.abc import Mapping, Sequence
+import os
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
-from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError
+from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError, StoreLockTimeoutError
 from nasoa_lib.metafeatures import TARGET_COLUMN
 from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
 from nasoa_lib.online.network import HedgeMLP, InvalidPredictorConfig, NetworkConfig, bounded_loss
 from nasoa_lib.store import atomic_write_bytes
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +48,10 @@ PREDICTOR_KIND = "online_predictor"
 """Artifact-store kind under which :func:`store_predictor` keeps predictors (key = name)."""
 PREDICTOR_FILE = "predictor.npz"
 FORMAT_VERSION = 1
+LOCKS_DIR = "locks"
+"""Folder under the store root holding the lock files of :func:`predictor_lock` (never deleted, so a
+lock file cannot vanish under a process that holds it, unlike one inside an artifact folder)."""
+LOCK_TIMEOUT_S = 60.0
 
 
 class PredictorNotFittedError(NasoaError, RuntimeError):
@@ -182,15 +192,22 @@ class AccuracyPredictor:
 
     @classmethod
     def from_state_dict(cls, state: Mapping[str, Any]) -> "AccuracyPredictor":
-        meta = state["meta"]
-        if meta.get("format") != FORMAT_VERSION:
-            raise InvalidPredictorConfig(f"predictor format {meta.get('format')} is not {FORMAT_VERSION}",
-                                         hint="re-train the predictor with this version (notebook 06)")
+        meta = _check_format(state["meta"])
         predictor = cls(meta["kind"], FeatureEncoder.from_dict(meta["encoder"]),
                         PredictorConfig.from_dict(meta["config"]), seed=meta["seed"])
         predictor.network.load_state_arrays(state["arrays"], meta["updates"])
         predictor.fitted_rows = int(meta["fitted_rows"])
         return predictor
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Become the predictor ``state`` describes, in place (kind, encoder, settings, weights,
+        update count): callers holding this object then see another process's newer state."""
+        self._assign(type(self).from_state_dict(state))
+
+    def _assign(self, other: "AccuracyPredictor") -> None:
+        self.kind, self.encoder, self.config, self.seed = other.kind, other.encoder, other.config, other.seed
+        self.network, self.fitted_rows = other.network, other.fitted_rows
+        self.last_prediction = None
 
     def to_bytes(self) -> bytes:
         state = self.state_dict()
@@ -219,6 +236,13 @@ class AccuracyPredictor:
         if not path.is_file():
             raise ArtifactNotFoundError(f"no predictor file at {path}", hint="save one with predictor.save(path)")
         return cls.from_bytes(path.read_bytes(), source=str(path))
+
+
+def _check_format(meta: Mapping[str, Any]) -> Mapping[str, Any]:
+    if meta.get("format") != FORMAT_VERSION:
+        raise InvalidPredictorConfig(f"predictor format {meta.get('format')} is not {FORMAT_VERSION}",
+                                     hint="re-train the predictor with this version (notebook 06)")
+    return meta
 
 
 def _check_accuracy(value: Any) -> float:
@@ -264,3 +288,78 @@ def load_predictor(store: Any, name: str) -> AccuracyPredictor:
             hint="run notebook 06_online_predictor for this profile (it stores 'adaptive' and 'offline')",
         ) from err
     return AccuracyPredictor.from_bytes(data, source=str(store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)))
+
+
+@contextmanager
+def predictor_lock(store: Any, name: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+    """Hold the store-wide exclusive lock of predictor ``name`` (``fcntl.flock`` on
+    ``<store root>/locks/online_predictor.<name>.lock``) across processes and threads.
+
+    The operating system releases the lock when its holder exits, even on ``kill -9``, so a crashed
+    run never blocks the next one; a lock still held after ``timeout`` seconds is a
+    :class:`~nasoa_lib.errors.StoreLockTimeoutError`. POSIX only (``fcntl``).
+    """
+    import fcntl
+
+    store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)  # rejects an unsafe name before any file exists
+    path = Path(store.root) / LOCKS_DIR / f"{PREDICTOR_KIND}.{name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise StoreLockTimeoutError(
+                        f"predictor {name!r} is still locked by another process after {timeout:g} s ({path})",
+                        hint="wait for the other nasoa finetune on this store to finish (the lock is freed when "
+                             "its process exits) and run again") from None
+                time.sleep(0.005)
+        try:
+            yield path
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def update_stored_predictor(store: Any, name: str, features: Any, accuracy: float, *,
+                            predictor: AccuracyPredictor | None = None,
+                            timeout: float = LOCK_TIMEOUT_S) -> tuple[AccuracyPredictor, float]:
+    """One online update (NASOA 3.2.1) applied to the *latest* stored predictor ``name``:
+    lock, reload, :meth:`~AccuracyPredictor.update`, save atomically, unlock.
+
+    Concurrent fine-tunings on one store therefore never lose an update: each is learned on top
+    of every update saved before it (in lock order), instead of on the copy its process loaded at
+    start. ``predictor``, when given, is the caller's in-memory copy: it is brought up to the
+    stored state in place before learning (so the caller sees the saved state afterwards), and it
+    is the starting point when nothing is stored under ``name`` yet (e.g. the first ``nasoa
+    finetune`` starting from notebook 06's ``"adaptive"``).
+
+    The returned loss is the reloaded predictor's loss on this run *before* learning from it. The
+    prediction that ranked the recommendation came from the copy loaded earlier, so the two can
+    differ when another process updated the predictor in between.
+    """
+    with predictor_lock(store, name, timeout=timeout):
+        try:
+            data = store.read_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE)
+        except ArtifactNotFoundError:
+            if predictor is None:
+                raise ArtifactNotFoundError(f"no predictor {name!r} in the store {store.root} to update",
+                                            hint="pass the starting predictor (predictor=...) or store one first "
+                                                 "with store_predictor") from None
+            current = predictor
+        else:
+            latest = AccuracyPredictor.from_bytes(
+                data, source=str(store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)))
+            if predictor is None:
+                current = latest
+            else:
+                predictor._assign(latest)
+                current = predictor
+        loss = current.update(features, accuracy)
+        store_predictor(store, name, current)
+    return current, loss

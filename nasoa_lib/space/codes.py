@@ -40,6 +40,7 @@ stage, 46 in all and five doublings.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -62,6 +63,31 @@ _KIND_NAMES = {"a": "add", "c": "concat"}
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def _is_ascii_digits(text: str) -> bool:
+    """Whether ``text`` is one or more ASCII digits. ``str.isdigit`` is not enough: it accepts
+    Arabic-Indic, fullwidth and superscript digits, which ``int`` reads as ASCII ones (or fails on),
+    so one network would have several spellings."""
+    return bool(text) and set(text) <= _ASCII_DIGITS
+
+
+def _as_int(value: Any) -> int:
+    """An integer field of a dict form: an int (numpy ints too, not bools) or a string of ASCII
+    digits; anything else (floats, ``'١'``, ``None``) is a ``ValueError`` that from_dict reports."""
+    if isinstance(value, bool):
+        raise ValueError(f"{value!r} is a bool, not an integer")
+    if isinstance(value, str):
+        if not _is_ascii_digits(value):
+            raise ValueError(f"{value!r} is not written with ASCII digits")
+        return int(value)
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise ValueError(f"{value!r} is not an integer") from None
 
 
 # --------------------------------------------------------------------------------------- block
@@ -163,8 +189,8 @@ class BlockCode:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "BlockCode":
         try:
-            nodes = tuple(Node(int(op), int(ratio)) for op, ratio in data["nodes"])
-            skips = tuple(Skip(str(kind), int(src), int(dst)) for kind, src, dst in data.get("skips", ()))
+            nodes = tuple(Node(_as_int(op), _as_int(ratio)) for op, ratio in data["nodes"])
+            skips = tuple(Skip(str(kind), _as_int(src), _as_int(dst)) for kind, src, dst in data.get("skips", ()))
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidArchitectureCode(
                 f"block dict {data!r} is malformed ({err})",
@@ -203,10 +229,10 @@ def parse_block(text: str) -> BlockCode:
             f"block {text!r} must be NODES-SKIPS with exactly one '-' (e.g. '011-' or '02031-a02')"
         )
     node_text, skip_text = text.split("-")
-    if not node_text.isdigit() or len(node_text) % 2 == 0:
+    if not _is_ascii_digits(node_text) or len(node_text) % 2 == 0:
         raise InvalidArchitectureCode(
-            f"block nodes {node_text!r} must be an odd number of digits: op/ratio pairs, the last node's "
-            "ratio left out (e.g. '011' = op 0 ratio 1, then op 1)"
+            f"block nodes {node_text!r} must be an odd number of digits (ASCII 0-9): op/ratio pairs, the last "
+            "node's ratio left out (e.g. '011' = op 0 ratio 1, then op 1)"
         )
     padded = node_text + str(LAST_NODE_RATIO)
     if len(padded) // 2 > MAX_NODES:
@@ -230,8 +256,8 @@ def parse_block(text: str) -> BlockCode:
             raise InvalidArchitectureCode(
                 f"block skip {item!r}: kind {item[0]!r} unknown; kinds are 'a' (add) and 'c' (concat)"
             )
-        if not item[1:].isdigit():
-            raise InvalidArchitectureCode(f"block skip {item!r}: source and target must be node digits")
+        if not _is_ascii_digits(item[1:]):
+            raise InvalidArchitectureCode(f"block skip {item!r}: source and target must be node digits 0-9")
         skips.append(Skip(item[0], int(item[1]), int(item[2])))
     return BlockCode(tuple(nodes), tuple(skips))
 
@@ -357,7 +383,7 @@ class MacroCode:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "MacroCode":
         try:
-            return cls(int(data["stem_width"]), tuple(tuple(int(m) for m in stage) for stage in data["stages"]))
+            return cls(_as_int(data["stem_width"]), tuple(tuple(_as_int(m) for m in stage) for stage in data["stages"]))
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidArchitectureCode(
                 f"macro dict {data!r} is malformed ({err})",
@@ -373,9 +399,9 @@ def parse_macro(text: str) -> MacroCode:
     if not isinstance(text, str) or text.count("_") != 1:
         raise InvalidArchitectureCode(f"macro {text!r} must be WIDTH_MACRO, e.g. '32_2-211-2-111122'")
     width_text, macro_text = text.split("_")
-    if not width_text.isdigit() or width_text != str(int(width_text)):
+    if not _is_ascii_digits(width_text) or width_text != str(int(width_text)):
         raise InvalidArchitectureCode(
-            f"stem width {width_text!r} must be a decimal integer without leading zeros; "
+            f"stem width {width_text!r} must be a decimal integer (ASCII digits) without leading zeros; "
             f"widths are {', '.join(map(str, STEM_WIDTHS))}"
         )
     parts = macro_text.split("-")
