@@ -40,8 +40,7 @@ def benchmark_profile():
     """The smoke profile (fast pretraining, same name in spawned workers) with the laptop profile's
     fine-tuning batch and meta-dataset sampling ranges."""
     smoke, laptop = load_profile("smoke"), load_profile("laptop")
-    sections = {**smoke.sections, "finetune": laptop.sections["finetune"], "metadata": laptop.sections["metadata"]}
-    return dataclasses.replace(smoke, sections=sections)
+    return smoke.with_sections_from(laptop, "finetune", "metadata")
 
 
 def prepared_store(root: Path, prof, models: list[str]) -> ArtifactStore:

@@ -7,12 +7,15 @@ distributions), the number of finished epochs and the per-epoch history. Writes 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
 
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def save_checkpoint(store: Any, kind: str, key: str, epoch: int, history: list, **stateful: Any) -> dict:
+def save_checkpoint(store: ArtifactStore, kind: str, key: str, epoch: int, history: list, **stateful: Any) -> dict:
     """Write ``{name: obj.state_dict()} + epoch + history`` (a ``None`` object is stored as ``None``)."""
     state = {name: None if obj is None else obj.state_dict() for name, obj in stateful.items()}
     state.update(epoch=int(epoch), history=list(history))
@@ -20,7 +23,7 @@ def save_checkpoint(store: Any, kind: str, key: str, epoch: int, history: list, 
     return state
 
 
-def load_checkpoint(store: Any, kind: str, key: str) -> dict | None:
+def load_checkpoint(store: ArtifactStore, kind: str, key: str) -> dict | None:
     """The raw checkpoint of ``(kind, key)``, or ``None`` when no epoch has finished yet."""
     if not store.artifact_exists(kind, key, CHECKPOINT_FILE):
         return None
@@ -36,7 +39,7 @@ def restore(state: dict, **stateful: Any) -> tuple[int, list]:
     return int(state["epoch"]), list(state["history"])
 
 
-def resume(store: Any, kind: str, key: str, **stateful: Any) -> tuple[int, list]:
+def resume(store: ArtifactStore, kind: str, key: str, **stateful: Any) -> tuple[int, list]:
     """Restore the objects from the last checkpoint of ``(kind, key)``: ``(0, [])`` when there is none."""
     state = load_checkpoint(store, kind, key)
     return (0, []) if state is None else restore(state, **stateful)

@@ -7,6 +7,8 @@ from typing import Iterator
 
 import torch
 
+from nasoa_lib.errors import InvalidParallelSetup
+
 
 def default_device() -> torch.device:
     """CUDA when present, else CPU."""
@@ -16,7 +18,8 @@ def default_device() -> torch.device:
 def set_threads(n: int) -> int:
     """Pin torch's intra-op threads (``n`` >= 1) and return the value now in force."""
     if n < 1:
-        raise ValueError(f"threads must be >= 1, got {n}")
+        raise InvalidParallelSetup(f"threads must be >= 1, got {n}",
+                                   hint="set threads to 1 or more (the profile's threads: in configs/profiles.yaml)")
     torch.set_num_threads(n)
     return torch.get_num_threads()
 

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 
 class NasoaError(Exception):
-    """Base class: ``str(err)`` says what is wrong, ``err.hint`` what to do about it."""
+    """Base class: ``str(err)`` says what is wrong, ``err.hint`` what to do about it.
+
+    A raise without ``hint=`` gets its class's :attr:`default_hint`, so the command line always
+    prints an ``error:`` line *and* a ``hint:`` line."""
+
+    default_hint = "run the command again with -v for details, or see nasoa --help"
 
     def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(message)
-        self.hint = hint
+        self.hint = hint or self.default_hint
 
     def __str__(self) -> str:
         base = super().__str__()
@@ -49,6 +54,9 @@ class StoreCorruptedError(NasoaError, RuntimeError):
 
 class InvalidArchitectureCode(NasoaError, ValueError):
     """A malformed architecture code; says which part is wrong and what is allowed."""
+
+    default_hint = ("a code is BLOCK_WIDTH_MACRO in ASCII, e.g. 1-_32_1-21-21-2 "
+                    "(grammar: nasoa_lib/space/codes.py; released ET-NAS codes: nasoa_lib/space/etnas.py)")
 
 
 class UnknownModelError(NasoaError, KeyError):
@@ -103,8 +111,10 @@ class NoFeatureHistoryError(NasoaError, LookupError):
 
 
 class InvalidSearchSetup(NasoaError, ValueError):
-    """A random-search/HyperBand/BOHB run that cannot run on its tabular benchmark (budgets outside
-    the recorded epochs, unknown ranking metric, empty benchmark)."""
+    """A search that cannot run: a NAS search (NASOA Eq. 1) with an unknown algorithm, an empty
+    population or a space too small to draw new candidates from; a random-search/HyperBand/BOHB run
+    on its tabular benchmark (budgets outside the recorded epochs, unknown ranking metric, empty
+    benchmark); an HPO comparison asked for a model set it does not have."""
 
 
 class StoreLockTimeoutError(NasoaError, TimeoutError):
@@ -126,3 +136,59 @@ class StoreNotFoundError(ArtifactNotFoundError):
 class InvalidModelFileError(NasoaError, ValueError):
     """A fine-tuned model (``model.pt`` / ``run_card.json`` of ``nasoa finetune``) that cannot be
     read or whose weights do not fit the network its code describes; names the file."""
+
+
+class PredictorNotFittedError(NasoaError, RuntimeError):
+    """An offline predictor asked to predict before :meth:`AccuracyPredictor.fit` (NASOA 4.3's
+    offline baseline learns only from its fit)."""
+
+
+class InvalidPredictorConfig(NasoaError, ValueError):
+    """Predictor settings that cannot work (depth < 1, beta outside (0, 1), unknown loss, ...)."""
+
+
+class InvalidMetaFeaturesError(NasoaError, ValueError):
+    """Meta-features a predictor cannot encode: a missing column, NaN, or a value out of range."""
+
+
+class UnsafeNameError(NasoaError, ValueError):
+    """A name that becomes a file name (a store kind, key or artifact name; a report's table or
+    figure name) but is not a plain, safe file name; says which characters are allowed."""
+
+
+class InvalidSpecValueError(NasoaError, TypeError):
+    """A run-spec value that has no canonical JSON form (so no run key): an object without
+    ``to_dict()``, or a mapping with non-string keys; says which type it was."""
+
+
+class InvalidCodeSpace(NasoaError, ValueError):
+    """A NASOA block or macro space (``BlockSpace``, ``MacroSpace``, a search's ``CodeSpace``, a
+    mutation level) that allows values outside the grammar or holds no architecture to sample or
+    mutate to; says the allowed range."""
+
+
+class UnsupportedNetworkError(NasoaError, ValueError):
+    """A network the library cannot stage, measure or register: not four stages at output strides
+    4/8/16/32, no ``nn.Linear`` head, no trainable parameters, no stride-2 stem convolution to adapt,
+    an unknown family or a name registered twice; says what the network lacks."""
+
+
+class InvalidMeasurementSetup(NasoaError, ValueError):
+    """Step-time, FLOPs or memory measurement settings that cannot run (batch size, image size,
+    warm-up or step count out of range); says which one and the smallest allowed value."""
+
+
+class UnknownRunError(NasoaError, KeyError):
+    """A run label (an online stream's predictor run) that the evaluation did not run or whose
+    predictor it did not keep; lists the labels it has."""
+
+
+class InvalidParallelSetup(NasoaError, ValueError):
+    """Parallel settings that cannot run: an unknown worker-pool kind, or fewer than one worker or
+    thread (a profile's ``workers`` / ``threads``, or a caller's); says what is allowed."""
+
+
+class StopTraining(Exception):
+    """Control flow, not an error (so not a :class:`NasoaError`): an ``on_epoch_end`` callback
+    raises it to end training after a prefix of the schedule (the proxy accuracy of
+    :func:`nasoa_lib.estimate.training.proxy_accuracy`); the caller that passed the callback catches it."""

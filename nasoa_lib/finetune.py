@@ -54,14 +54,21 @@ import os
 import statistics
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from nasoa_lib.errors import BudgetTooSmallError, InvalidRegimeError
+from nasoa_lib.errors import BudgetTooSmallError, InvalidParallelSetup, InvalidRegimeError
+from nasoa_lib.schedule import cosine_lr, step_decay_lr
 from nasoa_lib.staged import MAX_FROZEN_STAGES, StagedNetwork, freeze_stages, num_frozen_modules, replace_head, train_mode
+
+if TYPE_CHECKING:
+    from nasoa_lib.data import Task
+    from nasoa_lib.profiles import Profile
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.train import Pretrained
 
 log = logging.getLogger(__name__)
 
@@ -120,13 +127,8 @@ class Regime:
     def lr_at(self, step: int) -> float:
         """Learning rate of optimizer step ``step`` (0-based) under :attr:`lr_schedule`."""
         if self.lr_schedule == "cosine":
-            return self.lr * 0.5 * (1.0 + math.cos(math.pi * min(step, self.iterations) / self.iterations))
-        factor = 1.0
-        if step >= 0.5 * self.iterations:
-            factor *= 0.1
-        if step >= 0.75 * self.iterations:
-            factor *= 0.1
-        return self.lr * factor
+            return cosine_lr(step, self.iterations, self.lr)
+        return step_decay_lr(step, self.iterations, self.lr)
 
 
 @dataclass(frozen=True)
@@ -145,10 +147,10 @@ class FinetuneSettings:
     workers: int = 1
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "FinetuneSettings":
-        from nasoa_lib.profiles import Profile, load_profile
+    def from_profile(cls, profile: Profile | str) -> "FinetuneSettings":
+        from nasoa_lib.profiles import resolve_profile
 
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("finetune", cls)
 
     def regime(self, lr: float, iterations: int, frozen_stages: int = 0) -> Regime:
@@ -198,7 +200,8 @@ def worker_threads(workers: int = 1, cores: int | None = None) -> int:
     evaluation do not use a second thread. The collector therefore runs two workers.
     """
     if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
+        raise InvalidParallelSetup(f"workers must be >= 1, got {workers}",
+                                   hint="set workers to 1 or more (the profile's finetune settings)")
     cores = cores or os.cpu_count() or 1
     return max(1, cores // workers)
 
@@ -234,8 +237,8 @@ def run_spec(
 
 
 def finetune(
-    pretrained: Any,
-    task: Any,
+    pretrained: Pretrained | None,
+    task: Task,
     regime: Regime,
     *,
     model: StagedNetwork | str | None = None,
@@ -414,9 +417,9 @@ def finetune(
 
 
 def finetune_cached(
-    store: Any,
-    pretrained: Any,
-    task: Any,
+    store: ArtifactStore,
+    pretrained: Pretrained | None,
+    task: Task,
     regime: Regime,
     *,
     model: str | None = None,
@@ -453,7 +456,7 @@ def finetune_cached(
 
 
 def _network(
-    pretrained: Any, model: StagedNetwork | str | None, seed: int, image_size: int | None, small_image_stem: bool
+    pretrained: Pretrained | None, model: StagedNetwork | str | None, seed: int, image_size: int | None, small_image_stem: bool
 ) -> tuple[StagedNetwork, str | None, str, int]:
     if pretrained is not None:
         if model is not None:
@@ -478,7 +481,7 @@ def _network(
     return copy.deepcopy(model), None, type(model).__name__, size
 
 
-def _check_task(task: Any) -> int:
+def _check_task(task: Task) -> int:
     num_classes = int(task.num_classes)
     y_train, y_test = np.asarray(task.y_train), np.asarray(task.y_test)
     if num_classes < 2:

@@ -35,7 +35,8 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from nasoa_lib.device import default_device, describe_device, pinned_threads
-from nasoa_lib.errors import StoreCorruptedError, UnknownModelError
+from nasoa_lib.errors import InvalidMeasurementSetup, StoreCorruptedError, UnknownModelError, UnsupportedNetworkError
+from nasoa_lib.profiles import Profile, resolve_profile
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ class MeasureConfig:
 
     def __post_init__(self) -> None:
         _check_sizes(self.batch_size, 1, self.warmup, self.steps)
+
+    @classmethod
+    def from_profile(cls, profile: Profile | str) -> "MeasureConfig":
+        return resolve_profile(profile).section("measure", cls)
 
 
 @dataclass(frozen=True)
@@ -132,6 +137,7 @@ def measure_step_time(
     steps: int = 10,
     threads: int | None = None,
     lr: float = 0.01,
+    batch: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> StepTiming:
     """Median wall-clock time of one training iteration (forward, cross-entropy backward, SGD
     momentum step) of ``model`` at ``batch_size`` x 3 x ``image_size``^2.
@@ -139,6 +145,8 @@ def measure_step_time(
     A deep copy is timed, so the caller's weights and BatchNorm statistics are untouched; which
     parameters train follows the copy's ``requires_grad`` (frozen stages cost less, as they should).
     ``threads`` pins torch's intra-op threads for the measurement and restores them afterwards.
+    ``batch`` (images, labels of ``batch_size`` rows) replaces the random batch, e.g. with real
+    images; it is moved to ``device``, and no random numbers are drawn.
     """
     _check_sizes(batch_size, image_size, warmup, steps)
     device = torch.device(device) if device is not None else default_device()
@@ -147,17 +155,21 @@ def measure_step_time(
         net = copy.deepcopy(model).to(device).train()
         trainable = [p for p in net.parameters() if p.requires_grad]
         if not trainable:
-            raise ValueError("the model has no trainable parameters; a training step would do nothing")
+            raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
+                                          hint="leave at least the head trainable (requires_grad=True)")
         optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
         loss_fn = nn.CrossEntropyLoss()
-        x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
+        if batch is None:
+            x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
+        else:
+            x, y = batch[0].to(device), batch[1].to(device)
 
         def step() -> None:
             optimizer.zero_grad(set_to_none=True)
             loss_fn(net(x), y).backward()
             optimizer.step()
 
-        samples = _time(step, device, warmup, steps)
+        samples = time_calls(step, device, warmup, steps)
         return _timing(samples, batch_size, image_size, device, used_threads, _dtype_of(net), "train")
 
 
@@ -181,7 +193,7 @@ def measure_inference_time(
             with torch.no_grad():
                 net(x)
 
-        samples = _time(forward, device, warmup, steps)
+        samples = time_calls(forward, device, warmup, steps)
         return _timing(samples, batch_size, image_size, device, used_threads, _dtype_of(net), "inference")
 
 
@@ -196,7 +208,8 @@ def count_flops(model: nn.Module, image_size: int) -> int:
     publish; :func:`count_macs` is this halved.
     """
     if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        raise InvalidMeasurementSetup(f"image_size must be a positive int, got {image_size!r}",
+                                      hint="pass the image side in pixels, e.g. 32")
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
@@ -232,7 +245,8 @@ def measure_peak_memory(
     net = copy.deepcopy(model).to(device).train()
     trainable = [p for p in net.parameters() if p.requires_grad]
     if not trainable:
-        raise ValueError("the model has no trainable parameters; a training step would do nothing")
+        raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
+                                      hint="leave at least the head trainable (requires_grad=True)")
     optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
     x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
     param_ptrs = {p.untyped_storage().data_ptr() for p in net.parameters()}
@@ -326,7 +340,8 @@ class StepTimeTable:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "StepTimeTable":
         if d.get("format") != TABLE_FORMAT or d.get("version") != TABLE_VERSION:
-            raise ValueError(f"not a {TABLE_FORMAT} v{TABLE_VERSION} document")
+            raise StoreCorruptedError(f"not a {TABLE_FORMAT} v{TABLE_VERSION} document",
+                                      hint="delete it and rebuild it with build_step_time_table(...)")
         return cls(
             device=d["device"],
             batch_size=int(d["batch_size"]),
@@ -357,6 +372,8 @@ class StepTimeTable:
                 return cls.from_dict(json.load(fh))
         except FileNotFoundError:
             raise
+        except StoreCorruptedError as err:
+            raise StoreCorruptedError(f"step-time table {path} cannot be read: {err.args[0]}", hint=err.hint) from err
         except (ValueError, KeyError, TypeError) as err:
             raise StoreCorruptedError(
                 f"step-time table {path} cannot be read: {err}",
@@ -426,13 +443,15 @@ def _check_sizes(batch_size: int, image_size: int, warmup: int, steps: int) -> N
     for label, value, low in (("batch_size", batch_size, 1), ("image_size", image_size, 1),
                               ("warmup", warmup, 0), ("steps", steps, 1)):
         if not isinstance(value, int) or value < low:
-            raise ValueError(f"{label} must be an int >= {low}, got {value!r}")
+            raise InvalidMeasurementSetup(f"{label} must be an int >= {low}, got {value!r}",
+                                          hint=f"pass {label}={max(low, 1)} or more")
 
 
 def _infer_num_classes(model: nn.Module) -> int:
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not linears:
-        raise ValueError("cannot infer num_classes (no nn.Linear in the model); pass num_classes=")
+        raise UnsupportedNetworkError("cannot infer num_classes (no nn.Linear in the model); pass num_classes=",
+                                      hint="pass num_classes= (the width of the model's output)")
     return linears[-1].out_features
 
 
@@ -454,7 +473,11 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn: Callable[[], None], device: torch.device, warmup: int, steps: int) -> list[float]:
+def time_calls(fn: Callable[[], Any], device: torch.device, warmup: int, steps: int) -> list[float]:
+    """Milliseconds of each of ``steps`` calls of ``fn`` after ``warmup`` untimed ones; on CUDA
+    the device is synchronised before the first and after every timed call, so each sample
+    covers the work ``fn`` queued. The one timing loop of the library: the measurements above
+    use it, and so do callers whose step is not a plain ``model(x)`` (the NSS super network)."""
     for _ in range(warmup):
         fn()
     _sync(device)

@@ -27,11 +27,16 @@ import io
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from nasoa_lib.errors import InvalidDataError, ProfileConfigError
+from nasoa_lib.profiles import Profile, resolve_profile
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.train import Pretrained
 
 log = logging.getLogger(__name__)
 
@@ -256,8 +261,8 @@ class MetaFeatureConfig:
             raise ProfileConfigError(f"metafeatures.batch_size={self.batch_size!r} must be >= 1", hint="e.g. 256")
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "MetaFeatureConfig":
-        return _profile(profile).section("metafeatures", cls)
+    def from_profile(cls, profile: Profile | str) -> "MetaFeatureConfig":
+        return resolve_profile(profile).section("metafeatures", cls)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -304,18 +309,18 @@ def extract_class_features(
     return ClassFeatures(dataset.name, means, dataset.train_counts().astype(np.int64), reference)
 
 
-def reference_network(profile: Any, store: Any = None, config: MetaFeatureConfig | None = None) -> Any:
+def reference_network(profile: Profile | str, store: ArtifactStore | None = None, config: MetaFeatureConfig | None = None) -> Pretrained:
     """The source-pretrained reference network (:class:`~nasoa_lib.train.Pretrained`), loaded from
     the store or pretrained with the profile's shared recipe."""
     from nasoa_lib.train import pretrain
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     config = config or MetaFeatureConfig.from_profile(prof)
     return pretrain(config.reference_model, profile=prof, store=_store(prof, store), progress=False)
 
 
 def dataset_class_features(
-    dataset: Any, profile: Any, store: Any = None, config: MetaFeatureConfig | None = None, reference: Any = None
+    dataset: Any, profile: Profile | str, store: ArtifactStore | None = None, config: MetaFeatureConfig | None = None, reference: Pretrained | None = None
 ) -> ClassFeatures:
     """Class means of a dataset (name or :class:`~nasoa_lib.data.ImageDataset`), computed once per
     (dataset content, reference network, subset size) and kept in the store (kind ``class_features``).
@@ -327,7 +332,7 @@ def dataset_class_features(
     from nasoa_lib.provenance import provenance
     from nasoa_lib.store import spec_key
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     config = config or MetaFeatureConfig.from_profile(prof)
     data = load_dataset(dataset) if isinstance(dataset, str) else dataset
@@ -347,10 +352,10 @@ def dataset_class_features(
     return feats
 
 
-def source_class_features(profile: Any, store: Any = None, config: MetaFeatureConfig | None = None,
+def source_class_features(profile: Profile | str, store: ArtifactStore | None = None, config: MetaFeatureConfig | None = None,
                           reference: Any = None) -> ClassFeatures:
     """Class means of the profile's source set (the EMD's fixed reference distribution)."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     return dataset_class_features(prof.source_dataset, prof, store, config, reference)
 
 
@@ -363,7 +368,7 @@ def task_similarity(source: ClassFeatures, dataset_features: ClassFeatures, clas
     return emd, similarity_from_emd(emd, gamma)
 
 
-def similarity_table(profile: Any, datasets: Sequence[str] | None = None, store: Any = None,
+def similarity_table(profile: Profile | str, datasets: Sequence[str] | None = None, store: ArtifactStore | None = None,
                      config: MetaFeatureConfig | None = None) -> Any:
     """EMD and domain similarity of whole datasets (all classes, class-size weights) to the source:
     the last column of NASOA Table 1 at our scale."""
@@ -371,7 +376,7 @@ def similarity_table(profile: Any, datasets: Sequence[str] | None = None, store:
 
     from nasoa_lib.data import DATASET_ROLES
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     config = config or MetaFeatureConfig.from_profile(prof)
     ref = reference_network(prof, store, config)
@@ -385,13 +390,7 @@ def similarity_table(profile: Any, datasets: Sequence[str] | None = None, store:
     return pd.DataFrame(rows)
 
 
-def _profile(profile: Any) -> Any:
-    from nasoa_lib.profiles import Profile, load_profile
-
-    return profile if isinstance(profile, Profile) else load_profile(profile)
-
-
-def _store(prof: Any, store: Any) -> Any:
+def _store(prof: Profile, store: ArtifactStore | None) -> ArtifactStore:
     from nasoa_lib.store import ArtifactStore
 
     return store or ArtifactStore.for_profile(prof.name)

@@ -44,7 +44,8 @@ from typing import Callable
 import torchvision
 from torch import nn
 
-from nasoa_lib.errors import UnknownModelError
+from nasoa_lib.errors import InvalidArchitectureCode, UnknownModelError, UnsupportedNetworkError
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.staged import StagedNetwork
 
 # A family's splitter: torchvision model -> (stem, [stage1..stage4], head).
@@ -80,16 +81,22 @@ class ModelsConfig:
         for name in self.baselines:
             _entry(name)
 
+    @classmethod
+    def from_profile(cls, profile: Profile | str) -> "ModelsConfig":
+        return resolve_profile(profile).section("models", cls)
+
 
 def register(name: str, family: str) -> Callable[[Constructor], Constructor]:
     """Decorator: register ``constructor(num_classes) -> nn.Module`` (a torchvision-shaped model)
     under ``name`` in ``family``, whose splitter turns it into a :class:`StagedNetwork`."""
     if family not in _SPLITTERS:
-        raise ValueError(f"unknown family {family!r}; families are {', '.join(FAMILIES)}")
+        raise UnsupportedNetworkError(f"unknown family {family!r}; families are {', '.join(FAMILIES)}",
+                                      hint="register under one of these families (each has a stage splitter)")
 
     def decorator(constructor: Constructor) -> Constructor:
         if name in _REGISTRY:
-            raise ValueError(f"model name {name!r} is already registered ({_REGISTRY[name].family})")
+            raise UnsupportedNetworkError(f"model name {name!r} is already registered ({_REGISTRY[name].family})",
+                                          hint="register the model under a new name")
         _REGISTRY[name] = BaselineEntry(name=name, family=family, constructor=constructor)
         return constructor
 
@@ -99,7 +106,8 @@ def register(name: str, family: str) -> Callable[[Constructor], Constructor]:
 def available(family: str | None = None) -> list[str]:
     """Registered model names (registration order), optionally of one family."""
     if family is not None and family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; families are {', '.join(FAMILIES)}")
+        raise UnsupportedNetworkError(f"unknown family {family!r}; families are {', '.join(FAMILIES)}",
+                                      hint="pass one of these families, or None for every model")
     return [n for n, e in _REGISTRY.items() if family is None or e.family == family]
 
 
@@ -124,9 +132,11 @@ def create(name: str, num_classes: int, image_size: int = 32, small_image_stem: 
     """
     entry = _entry(name)
     if not isinstance(num_classes, int) or num_classes < 1:
-        raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        raise InvalidArchitectureCode(f"num_classes must be a positive int, got {num_classes!r}",
+                                      hint="pass the number of classes of the task, e.g. 10")
     if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size!r}")
+        raise InvalidArchitectureCode(f"image_size must be a positive int, got {image_size!r}",
+                                      hint="pass the image side in pixels, e.g. 32")
     return from_torchvision(name, entry.constructor(num_classes), small_image_stem=small_image_stem)
 
 
@@ -183,11 +193,13 @@ def _split_features(m: nn.Module) -> tuple[nn.Module, list[nn.Module], nn.Module
         stride *= _module_stride(block)
         index = next((i for i, s in enumerate(STAGE_STRIDES) if stride <= s), None)
         if index is None:
-            raise ValueError(f"block features.{child_name} has output stride {stride} > 32")
+            raise UnsupportedNetworkError(f"block features.{child_name} has output stride {stride} > 32",
+                                          hint="only networks with output strides 4/8/16/32 can be staged")
         stages[index].add_module(child_name, block)
     empty = [i + 1 for i, s in enumerate(stages) if len(s) == 0]
     if empty:
-        raise ValueError(f"stages {empty} received no block; strides do not follow 4/8/16/32")
+        raise UnsupportedNetworkError(f"stages {empty} received no block; strides do not follow 4/8/16/32",
+                                      hint="only networks with a block at each output stride 4/8/16/32 can be staged")
     return stem, list(stages), m.classifier
 
 
@@ -225,7 +237,8 @@ def _unstride_first_conv(stem: nn.Module, name: str) -> None:
         if isinstance(layer, nn.Conv2d) and _stride_of(layer) == 2:
             layer.stride = (1, 1)
             return
-    raise ValueError(f"{name}: the stem has no stride-2 convolution to adapt for small images")
+    raise UnsupportedNetworkError(f"{name}: the stem has no stride-2 convolution to adapt for small images",
+                                  hint="use small_image_stem=False for this model")
 
 
 # --- torchvision registrations -----------------------------------------------------------------

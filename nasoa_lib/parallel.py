@@ -32,7 +32,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Any, Callable, Iterator, Sequence
 
 from nasoa_lib.device import pinned_threads, set_threads
-from nasoa_lib.errors import NasoaError
+from nasoa_lib.errors import InvalidParallelSetup, NasoaError
 
 KINDS = ("serial", "process", "ray")
 
@@ -98,9 +98,11 @@ class WorkerPool:
         if address is not None:
             kind = "ray"
         if kind not in KINDS:
-            raise ValueError(f"unknown pool kind {kind!r}; use one of {', '.join(KINDS)}")
+            raise InvalidParallelSetup(f"unknown pool kind {kind!r}; use one of {', '.join(KINDS)}",
+                                       hint="pass kind='serial', 'process' or 'ray' (or a Ray address)")
         if workers < 1 or threads < 1:
-            raise ValueError(f"workers and threads must be >= 1, got {workers} and {threads}")
+            raise InvalidParallelSetup(f"workers and threads must be >= 1, got {workers} and {threads}",
+                                       hint="set workers and threads (per worker) to 1 or more, e.g. in the profile")
         self.kind, self.workers, self.threads = kind, workers, threads
         self.address = (address or "local") if kind == "ray" else None
         self._pool: ProcessPoolExecutor | None = None

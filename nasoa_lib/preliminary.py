@@ -24,8 +24,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from nasoa_lib.errors import ProfileConfigError
 from nasoa_lib.finetune import FINETUNE_KIND, FinetuneSettings, Regime, finetune_cached, run_spec, worker_threads
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 from nasoa_lib.train import PretrainRecipe, load_pretrained, pretrain
 
@@ -63,10 +64,11 @@ class PreliminaryConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "PreliminaryConfig":
-        prof = _profile(profile)
+        prof = resolve_profile(profile)
         cfg = prof.section("preliminary", cls)
         if cfg.main_model not in cfg.models:
-            raise ValueError(f"preliminary.main_model {cfg.main_model!r} must be one of models {cfg.models}")
+            raise ProfileConfigError(f"preliminary.main_model {cfg.main_model!r} must be one of models {cfg.models}",
+                                     hint="add main_model to the preliminary: section's models, or pick one of them")
         return cfg
 
     def dataset_names(self, profile: Profile) -> tuple[str, ...]:
@@ -107,7 +109,7 @@ def pretraining_plan(profile: Profile | str, models: Sequence[str], store: Artif
     from nasoa_lib.measure import measure_step_time
     from nasoa_lib.train import build_model, pretrain_key
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     recipe = PretrainRecipe.from_profile(prof)
     manifest = load_manifest(prof.source_dataset)
@@ -128,7 +130,7 @@ def pretraining_plan(profile: Profile | str, models: Sequence[str], store: Artif
 def pretrain_models(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None,
                     progress: bool = True) -> dict[str, Any]:
     """Pretrain (or load) every model with the profile's shared recipe."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     return {name: pretrain(name, profile=prof, store=store, progress=progress) for name in models}
 
@@ -140,7 +142,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
     from nasoa_lib.measure import measure_step_time
     from nasoa_lib.train import build_model
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     settings = FinetuneSettings.from_profile(prof)
     threads = min(prof.threads, worker_threads(settings.workers))
@@ -171,7 +173,7 @@ def task_specs(profile: Profile | str, cfg: PreliminaryConfig) -> dict[tuple[str
     """One task spec per (dataset, seed); test images per class capped by what the dataset has."""
     from nasoa_lib.data import load_dataset, sample_task_spec
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     specs = {}
     for name in cfg.dataset_names(prof):
         data = load_dataset(name)
@@ -184,7 +186,7 @@ def task_specs(profile: Profile | str, cfg: PreliminaryConfig) -> dict[tuple[str
 
 def plan_runs(profile: Profile | str, cfg: PreliminaryConfig, seconds_per_step: Mapping[str, float]) -> list[PlannedRun]:
     """Every run of the four experiments (shared runs appear under each experiment, run once)."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     settings = FinetuneSettings.from_profile(prof)
     runs: list[PlannedRun] = []
     main = cfg.main_model
@@ -250,7 +252,7 @@ def run_experiments(
     """Run every distinct planned run once (store-cached) and return one row per planned run."""
     from nasoa_lib.data import make_task
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     keys = {name: p.key for name, p in pretrained.items()}
     tasks: dict[Any, Any] = {}
@@ -394,12 +396,10 @@ def _count(manifest: Any, split: str, per_class: int | None) -> int:
 
 def _measure_steps(prof: Profile) -> tuple[int, int]:
     """Warm-up and timed steps from the profile's ``measure:`` section (smoke: 1 + 3)."""
-    section = prof.sections.get("measure", {})
-    return int(section.get("warmup", 2)), int(section.get("steps", 5))
+    from nasoa_lib.measure import MeasureConfig
 
-
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
+    m = MeasureConfig.from_profile(prof)
+    return m.warmup, m.steps
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:

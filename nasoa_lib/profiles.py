@@ -72,6 +72,34 @@ class Profile:
                 hint=f"allowed keys: {sorted(known)}",
             ) from err
 
+    def to_dict(self) -> dict[str, Any]:
+        """Every setting as plain JSON values (the profile part of a notebook's fingerprint)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "image_size": self.image_size,
+            "batch_size": self.batch_size,
+            "threads": self.threads,
+            "seeds": list(self.seeds),
+            "source_dataset": self.source_dataset,
+            "meta_train": list(self.meta_train),
+            "meta_test": list(self.meta_test),
+            "sections": {k: dict(v) for k, v in self.sections.items()},
+        }
+
+    def with_sections_from(self, other: "Profile", *names: str) -> "Profile":
+        """This profile with sections ``names`` taken from ``other`` (e.g. a benchmark's smoke
+        profile with the laptop profile's fine-tuning batch); every other field stays."""
+        return dataclasses.replace(
+            self, sections=MappingProxyType({**self.sections, **{n: other.sections[n] for n in names}})
+        )
+
+
+def resolve_profile(profile: Profile | str) -> Profile:
+    """The one place a profile argument becomes a :class:`Profile`: a name is loaded from
+    :data:`PROFILES_FILE`, a loaded profile is returned as it is."""
+    return profile if isinstance(profile, Profile) else load_profile(profile)
+
 
 def available_profiles(path: Path = PROFILES_FILE) -> tuple[str, ...]:
     """Names of the profiles defined in the YAML file, in file order."""
@@ -106,9 +134,14 @@ def load_profile(name: str = DEFAULT_PROFILE, path: Path = PROFILES_FILE) -> Pro
 @lru_cache(maxsize=8)
 def _read_yaml_cached(path: str, mtime: float) -> dict[str, Any]:
     with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as err:
+            raise ProfileConfigError(f"{path} is not valid YAML ({' '.join(str(err).split())})",
+                                     hint="fix the line it names (or restore the file from git)") from err
     if not isinstance(data, dict):
-        raise ProfileConfigError(f"{path} must map profile names to settings")
+        raise ProfileConfigError(f"{path} must map profile names to settings",
+                                 hint="write 'name: {description: ..., sections: {...}}' entries at the top level")
     return data
 
 

@@ -29,7 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from nasoa_lib import __version__, paths
-from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, ProfileConfigError
+from nasoa_lib.errors import (
+    NotebookFailedError, NotebookNotFoundError, ProfileConfigError, UnsafeNameError, UnusablePathError,
+)
 from nasoa_lib.store import ArtifactStore, atomic_write_bytes, atomic_write_json, atomic_write_text, canonical_json
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,8 @@ def _report_dir(profile: str, reports_root: Path | None) -> Path:
 
 def _safe(name: str) -> str:
     if not _SAFE_NAME_RE.match(name):
-        raise ValueError(f"output name {name!r} must be a plain file name (letters, digits, _ . -)")
+        raise UnsafeNameError(f"output name {name!r} must be a plain file name (letters, digits, _ . -)",
+                              hint="name the table or figure like 'table2_zoo' (no folders, spaces or other characters)")
     return name
 
 
@@ -171,19 +174,7 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
 def _profile_fingerprint_data(profile: str) -> dict:
     from nasoa_lib.profiles import load_profile
 
-    prof = load_profile(profile)
-    return {
-        "name": prof.name,
-        "description": prof.description,
-        "image_size": prof.image_size,
-        "batch_size": prof.batch_size,
-        "threads": prof.threads,
-        "seeds": list(prof.seeds),
-        "source_dataset": prof.source_dataset,
-        "meta_train": list(prof.meta_train),
-        "meta_test": list(prof.meta_test),
-        "sections": {k: dict(v) for k, v in prof.sections.items()},
-    }
+    return load_profile(profile).to_dict()
 
 
 def notebook_fingerprint(notebook: Path, profile: str) -> str:
@@ -216,7 +207,12 @@ def prepare_notebooks(profile: str, out_dir: Path | str, *, notebooks_dir: Path 
 
     _profile_fingerprint_data(profile)  # unknown profile: a clear error before touching files
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        what = ("is a file, not a folder" if isinstance(err, (FileExistsError, NotADirectoryError))
+                else f"cannot be created ({err.strerror or err})")
+        raise UnusablePathError(f"{out} {what}", hint="give --out a folder for the copies (it is created if missing)") from err
     written = []
     for nb in discover_notebooks(notebooks_dir):
         target = out / nb.name
@@ -297,7 +293,7 @@ def _write_runs(folder: Path, profile: str, runs: Mapping[str, dict]) -> None:
     atomic_write_json(folder / RUNS_FILE, {"profile": profile, "notebooks": dict(runs)})
 
 
-def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path, store: Any = None) -> bool:
+def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path, store: ArtifactStore | None = None) -> bool:
     """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there and,
     given the profile's ``store``, the outputs it saw still in that same store
     (:meth:`~nasoa_lib.store.ArtifactStore.output_snapshot`): an empty, re-created or damaged store
@@ -406,7 +402,7 @@ def _failure_message(err: BaseException, name: str) -> str:
 
 
 def _run_one(nb: Path, profile: str, fingerprint: str, force: bool, runs: dict, summary: RunSummary,
-             store: Any, out_dir: Path, root: Path, notebooks_dir: Path, kernel_name: str, progress: bool) -> None:
+             store: ArtifactStore, out_dir: Path, root: Path, notebooks_dir: Path, kernel_name: str, progress: bool) -> None:
     """One notebook of :func:`run_notebooks`: skip it, or run it into a temporary notebook that
     replaces the report only on success (a failure goes to ``<stem>.failed.html``)."""
     import papermill

@@ -15,6 +15,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from nasoa_lib.errors import InvalidArchitectureCode, InvalidRegimeError, UnsupportedNetworkError
+
 STAGE_NAMES: tuple[str, ...] = ("stem", "stage1", "stage2", "stage3", "stage4")
 MAX_FROZEN_STAGES = 4
 
@@ -25,13 +27,15 @@ class StagedNetwork(nn.Module):
     def __init__(self, stem: nn.Module, stages: Sequence[nn.Module], head: nn.Module) -> None:
         super().__init__()
         if len(stages) != 4:
-            raise ValueError(f"a StagedNetwork has exactly 4 stages, got {len(stages)}")
+            raise UnsupportedNetworkError(f"a StagedNetwork has exactly 4 stages, got {len(stages)}",
+                                          hint="split the trunk at output strides 4, 8, 16 and 32 (one stage each)")
         self.stem = stem
         self.stage1, self.stage2, self.stage3, self.stage4 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = head
         if _last_linear(head) is None:
-            raise ValueError("the head must contain an nn.Linear classifier")
+            raise UnsupportedNetworkError("the head must contain an nn.Linear classifier",
+                                          hint="end the head with nn.Linear(features, num_classes)")
 
     @property
     def trunk(self) -> tuple[nn.Module, ...]:
@@ -97,7 +101,8 @@ def train_mode(model: StagedNetwork, frozen_stages: int) -> StagedNetwork:
 def replace_head(model: StagedNetwork, num_classes: int, generator: torch.Generator | None = None) -> StagedNetwork:
     """Give the final linear layer ``num_classes`` outputs, freshly initialised (a new task's head)."""
     if num_classes < 1:
-        raise ValueError(f"num_classes must be >= 1, got {num_classes}")
+        raise InvalidArchitectureCode(f"num_classes must be >= 1, got {num_classes}",
+                                      hint="pass the number of classes of the task, e.g. 10")
     old = _last_linear(model.head)
     assert old is not None
     new = nn.Linear(old.in_features, num_classes, bias=old.bias is not None)
@@ -114,7 +119,8 @@ def replace_head(model: StagedNetwork, num_classes: int, generator: torch.Genera
 
 def _check_frozen_stages(frozen_stages: int) -> None:
     if not isinstance(frozen_stages, int) or not 0 <= frozen_stages <= MAX_FROZEN_STAGES:
-        raise ValueError(f"frozen_stages must be an int in 0..{MAX_FROZEN_STAGES}, got {frozen_stages!r}")
+        raise InvalidRegimeError(f"frozen_stages must be an int in 0..{MAX_FROZEN_STAGES}, got {frozen_stages!r}",
+                                 hint=f"use an int from 0 to {MAX_FROZEN_STAGES}, e.g. frozen_stages=2")
 
 
 def _last_linear(head: nn.Module) -> nn.Linear | None:

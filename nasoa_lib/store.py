@@ -50,7 +50,7 @@ from pathlib import Path, PurePath
 from typing import Any, Iterator
 
 from nasoa_lib import paths
-from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError
+from nasoa_lib.errors import ArtifactNotFoundError, InvalidSpecValueError, StoreCorruptedError, UnsafeNameError
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +120,8 @@ def to_jsonable(value: Any) -> Any:
             if isinstance(k, enum.Enum):
                 k = k.value
             if not isinstance(k, (str, int, float, bool)):
-                raise TypeError(f"spec mapping keys must be strings, got {type(k).__name__}: {k!r}")
+                raise InvalidSpecValueError(f"spec mapping keys must be strings, got {type(k).__name__}: {k!r}",
+                                            hint="use str keys (e.g. str(k)) in the spec's mappings")
             out[str(k)] = to_jsonable(v)
         return out
     if isinstance(value, (list, tuple)):
@@ -132,9 +133,10 @@ def to_jsonable(value: Any) -> Any:
         return value.as_posix()
     if type(value).__module__ == "numpy":
         return to_jsonable(value.tolist() if hasattr(value, "tolist") else value.item())
-    raise TypeError(
+    raise InvalidSpecValueError(
         f"cannot turn {type(value).__name__} into a spec value; give it a to_dict() method "
-        "or pass plain dicts/lists/numbers/strings"
+        "or pass plain dicts/lists/numbers/strings",
+        hint="a spec holds plain values, dataclasses or objects with to_dict(); convert the rest first",
     )
 
 
@@ -231,9 +233,10 @@ class StoredRecord:
 
 def _check_name(what: str, value: str) -> str:
     if not isinstance(value, str) or not _NAME_RE.match(value) or value in {".", ".."}:
-        raise ValueError(
+        raise UnsafeNameError(
             f"store {what} {value!r} is not a safe file name; use letters, digits and _ . = + - "
-            "(at most 200 characters, not starting with '.' or '-')"
+            "(at most 200 characters, not starting with '.' or '-')",
+            hint=f"derive the {what} from spec_key(...) or a plain name such as 'resnet18'",
         )
     return value
 
@@ -430,19 +433,22 @@ class ArtifactStore:
         return self._transaction(insert)
 
     def _decode(self, kind: str, key: str, body: str, prov: str | None, created: str) -> StoredRecord:
-        try:
-            record = json.loads(body)
-            provenance = None if prov is None else json.loads(prov)
-            if not isinstance(record, dict):
-                raise ValueError(f"record is a {type(record).__name__}, not an object")
-        except (ValueError, TypeError) as err:
-            raise StoreCorruptedError(
-                f"record {kind}/{key} in {self.db_path} is not valid JSON ({err})",
+        def corrupted(why: object) -> StoreCorruptedError:
+            return StoreCorruptedError(
+                f"record {kind}/{key} in {self.db_path} is not valid JSON ({why})",
                 hint=(
                     f"drop it with ArtifactStore({str(self.root)!r}).delete({kind!r}, {key!r}) and "
                     "re-run the stage; or read the others with records(kind, skip_corrupt=True)"
                 ),
-            ) from err
+            )
+
+        try:
+            record = json.loads(body)
+            provenance = None if prov is None else json.loads(prov)
+        except (ValueError, TypeError) as err:
+            raise corrupted(err) from err
+        if not isinstance(record, dict):
+            raise corrupted(f"record is a {type(record).__name__}, not an object")
         return StoredRecord(kind, key, record, provenance, created)
 
     def entry(self, kind: str, key: str) -> StoredRecord | None:

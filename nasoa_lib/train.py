@@ -17,19 +17,22 @@ record whose weights file is gone is trained again (the store drops it) instead 
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 import torch
 from torch import nn
 
-from nasoa_lib.errors import ArtifactNotFoundError, InvalidArchitectureCode, UnknownModelError
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.errors import ArtifactNotFoundError, InvalidArchitectureCode, ProfileConfigError, UnknownModelError
+from nasoa_lib.profiles import Profile, resolve_profile
+from nasoa_lib.schedule import warmup_cosine
 from nasoa_lib.staged import StagedNetwork
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +66,9 @@ class PretrainRecipe:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
-            raise ValueError(
-                f"pretrain recipe needs epochs >= 1, batch_size >= 2, lr > 0; got {self}"
+            raise ProfileConfigError(
+                f"pretrain recipe needs epochs >= 1, batch_size >= 2, lr > 0; got {self}",
+                hint="fix epochs, batch_size and lr in the profile's pretrain: section",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -78,12 +82,11 @@ class PretrainRecipe:
     def from_profile(cls, profile: Profile | str) -> "PretrainRecipe":
         """The profile's ``pretrain:`` section (``configs/profiles.yaml``); the stem choice comes
         from the ``models:`` section (``small_image_stem``), shared with step-time measurements."""
-        prof = _profile(profile)
+        from nasoa_lib.models import ModelsConfig
+
+        prof = resolve_profile(profile)
         recipe = prof.section("pretrain", cls)
-        models_section = prof.sections.get("models", {})
-        if "small_image_stem" in models_section:
-            recipe = replace(recipe, small_image_stem=bool(models_section["small_image_stem"]))
-        return recipe
+        return replace(recipe, small_image_stem=ModelsConfig.from_profile(prof).small_image_stem)
 
 
 @dataclass(frozen=True, eq=False)
@@ -136,7 +139,7 @@ def pretrain_spec(
     name_or_code: str, source: str, recipe: PretrainRecipe, profile: Profile | str, seed: int = 0
 ) -> dict[str, Any]:
     """Everything that determines the pretrained weights (hashed by :func:`pretrain_key`)."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     return {
         "stage": "pretrain",
         "model": name_or_code,
@@ -161,7 +164,7 @@ def pretrain(
     source: str | None = None,
     recipe: PretrainRecipe | None = None,
     profile: Profile | str = "laptop",
-    store: Any = None,
+    store: ArtifactStore | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> Pretrained:
@@ -170,7 +173,7 @@ def pretrain(
     loaded from the store instead of trained again."""
     from nasoa_lib.store import ArtifactStore
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     source = source or prof.source_dataset
     recipe = recipe or PretrainRecipe.from_profile(prof)
     store = store or ArtifactStore.for_profile(prof.name)
@@ -299,14 +302,14 @@ def load_pretrained(
     profile: Profile | str = "laptop",
     source: str | None = None,
     recipe: PretrainRecipe | None = None,
-    store: Any = None,
+    store: ArtifactStore | None = None,
     seed: int = 0,
 ) -> Pretrained:
     """The finished pretraining of ``name_or_code`` under the profile's recipe (never trains)."""
     from nasoa_lib.report import service_build_command
     from nasoa_lib.store import ArtifactStore
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     source = source or prof.source_dataset
     recipe = recipe or PretrainRecipe.from_profile(prof)
     store = store or ArtifactStore.for_profile(prof.name)
@@ -319,15 +322,6 @@ def load_pretrained(
                   f"or nasoa_lib.train.pretrain({name_or_code!r}, profile={prof.name!r})"),
         )
     return _load(store, key, name_or_code)
-
-
-def warmup_cosine(step: int, total_steps: int, warmup_steps: int = 0) -> float:
-    """LR multiplier: linear warm-up over ``warmup_steps``, then cosine from 1 to 0 at ``total_steps``."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    span = max(1, total_steps - warmup_steps)
-    progress = min(1.0, (step - warmup_steps) / span)
-    return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @torch.no_grad()
@@ -371,7 +365,7 @@ def _per_class_subset(labels: np.ndarray, per_class: int | None, seed: int) -> n
     return np.concatenate(parts)
 
 
-def _load(store: Any, key: str, name: str) -> Pretrained:
+def _load(store: ArtifactStore, key: str, name: str) -> Pretrained:
     record = store.get(PRETRAINED_KIND, key)
     model = build_model(
         record["model"], int(record["num_classes"]), int(record["image_size"]),
@@ -380,10 +374,6 @@ def _load(store: Any, key: str, name: str) -> Pretrained:
     model.load_state_dict(store.load_torch(PRETRAINED_KIND, key, WEIGHTS_FILE))
     model.eval()
     return Pretrained(name=name, model=model, source_top1=float(record["source_top1"]), record=record, key=key)
-
-
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
 
 
 class _NoBar:

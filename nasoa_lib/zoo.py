@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError, UnknownModelError
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.search.config import ZooConfig
 from nasoa_lib.search.run import pareto_front
 from nasoa_lib.store import ArtifactStore, spec_key
@@ -83,10 +83,6 @@ class ModelCard:
         return spec_key({"stage": "zoo_card", "name": self.name, "code": self.code, "pretrain": self.pretrain_key})
 
 
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
-
-
 def _store(profile: Profile, store: ArtifactStore | None) -> ArtifactStore:
     return store or ArtifactStore.for_profile(profile.name)
 
@@ -137,7 +133,7 @@ def released_fitting(profile: Profile | str, t_max_ms: float, store: ArtifactSto
     from nasoa_lib.search.evaluate import StepSpec, measure_costs
     from nasoa_lib.space import RELEASED as RELEASED_MODELS
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     cfg = ZooConfig.from_profile(prof)
     if cfg.released is not None:
         unknown = [n for n in cfg.released if n not in RELEASED_MODELS]
@@ -174,7 +170,7 @@ def measure_model(name_or_code: str, profile: Profile | str, model=None, inferen
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.train import build_model
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     m = prof.section("measure", measure.MeasureConfig)
     zoo_cfg = ZooConfig.from_profile(prof)
     model = model if model is not None else build_model(
@@ -209,7 +205,7 @@ def make_card(name: str, code: str, profile: Profile | str, store: ArtifactStore
     card (written once per name, code and pretraining)."""
     from nasoa_lib.train import PRETRAINED_KIND, WEIGHTS_FILE, PretrainRecipe, pretrain
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     recipe = PretrainRecipe.from_profile(prof)
     result = pretrain(code, recipe=recipe, profile=prof, store=store, progress=progress)
@@ -236,7 +232,7 @@ def build_zoo(profile: Profile | str, evaluations: pd.DataFrame, store: Artifact
     """Select K Pareto models, pretrain and card them, record the zoo and write its step-time table."""
     from nasoa_lib.provenance import provenance
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     cfg = ZooConfig.from_profile(prof)
     chosen = select_zoo(evaluations, cfg.size)
@@ -264,7 +260,7 @@ def released_cards(profile: Profile | str, names: Sequence[str], store: Artifact
 
 def cards(profile: Profile | str = "laptop", store: ArtifactStore | None = None) -> dict[str, ModelCard]:
     """The current card per name: our latest zoo's members, and the latest card of each released name."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     out: dict[str, ModelCard] = {}
     zoos = store.records(ZOO_KIND)
@@ -291,8 +287,8 @@ def card(name: str, profile: Profile | str = "laptop", store: ArtifactStore | No
     known = cards(profile, store)
     full = canonical_name(name)
     if full not in known:
-        raise UnknownModelError(f"no zoo model {name!r} for profile {_profile(profile).name!r}",
-                                hint=f"known: {', '.join(known) or f'none (build the zoo: nasoa reproduce --profile {_profile(profile).name} --only 02,03)'}")
+        raise UnknownModelError(f"no zoo model {name!r} for profile {resolve_profile(profile).name!r}",
+                                hint=f"known: {', '.join(known) or f'none (build the zoo: nasoa reproduce --profile {resolve_profile(profile).name} --only 02,03)'}")
     return known[full]
 
 
@@ -301,7 +297,7 @@ def load(name: str, profile: Profile | str = "laptop", store: ArtifactStore | No
     sha256 checked against the model card first."""
     from nasoa_lib.train import PRETRAINED_KIND, WEIGHTS_FILE, load_pretrained
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     c = card(name, prof, store)
     path = store.artifact_path(PRETRAINED_KIND, c.pretrain_key, WEIGHTS_FILE)
@@ -329,7 +325,7 @@ def write_step_time_table(profile: Profile | str, models: Mapping[str, str], sto
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.train import build_model
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     m = prof.section("measure", measure.MeasureConfig)
     key = spec_key({"stage": TABLE_KIND, "profile": prof.name, "device": describe_device().split(":")[0],
@@ -354,7 +350,7 @@ def step_time_table(profile: Profile | str = "laptop", store: ArtifactStore | No
     from nasoa_lib import measure
     from nasoa_lib.device import describe_device
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     device = describe_device().split(":")[0]
     for entry in reversed(store.entries(TABLE_KIND)):
@@ -373,7 +369,7 @@ def comparison_table(profile: Profile | str, baselines: Sequence[str], store: Ar
     with the same recipe, measured now in one run (step, inference, memory, FLOPs, params)."""
     from nasoa_lib.train import pretrain
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = _store(prof, store)
     members = cards(prof, store)
     models: list[tuple[str, str, str]] = [(c.name, c.code, c.group) for c in members.values()]

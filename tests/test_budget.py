@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from cli_checks import one_error as _one_error
 import torch
 
 from nasoa_lib import cli
@@ -249,14 +250,6 @@ FIELD = {"missing_key": "chosen.iterations is missing", "missing_section": "sett
          "missing_settings_key": "settings.batch_size is missing", "bad_value": "chosen.iterations=2.5",
          "negative_budget": "time_budget=-5", "wrong_type": "task.num_classes='two'",
          "bad_frozen": "chosen.frozen_stages=9", "not_an_object": "JSON list"}
-
-
-def _one_error(capsys) -> tuple[str, str]:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), err
-    assert "Traceback" not in err
-    return lines[0], lines[1]
 
 
 @pytest.mark.parametrize("case", list(FIELD))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_error as _one_error
 
 from nasoa_lib import cli, paths
 from nasoa_lib.errors import StoreCorruptedError
@@ -125,14 +126,6 @@ def smoke_service(tmp_path_factory):
     data = _image_folder(tmp_path_factory.mktemp("user-data") / "pets")
     yield store, data
     patch.undo()
-
-
-def _one_error(capsys) -> tuple[str, str]:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), err
-    assert "Traceback" not in err
-    return lines[0], lines[1]
 
 
 def test_recommend_prints_model_regime_prediction_time_and_runners_up(smoke_service, tmp_path, capsys):

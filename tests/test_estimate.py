@@ -228,3 +228,14 @@ def test_population_member_is_trained_once_and_cached(tmp_path):
     record = first[0]
     assert len(record["curve"]) == cfg.epochs and record["history_epochs"] == [cfg.epochs - 1, cfg.epochs]
     assert 0.0 <= record["true_acc"] <= 1.0 and record["estimate_cost_epochs"] > 0
+
+
+@needs_data
+def test_planned_throughput_times_real_images_and_draws_no_random_numbers(tiny_data):
+    from nasoa_lib.estimate.population import Member, measure_throughput
+
+    member = Member("space", CODE, 0, TrainSettings(epochs=1, batch_size=16, lr=0.05))
+    state = torch.get_rng_state()
+    images_per_second = measure_throughput(member, tiny_data, 32)
+    assert torch.equal(torch.get_rng_state(), state)  # planning leaves the seeded training untouched
+    assert 0 < images_per_second < float("inf")

@@ -61,6 +61,27 @@ def test_inference_time_on_a_real_baseline():
     check_timing(step, 3, 2, 32, "train")
 
 
+def test_time_calls_warms_up_then_times_each_call():
+    calls = []
+    samples = measure.time_calls(lambda: calls.append(len(calls)), torch.device("cpu"), warmup=2, steps=4)
+    assert len(calls) == 6 and len(samples) == 4
+    assert all(s >= 0 for s in samples)
+
+
+def test_step_time_on_a_given_batch_draws_no_random_numbers():
+    model = tiny_net()
+    x, y = torch.rand(4, 3, 8, 8), torch.tensor([0, 1, 2, 3])
+    seen = []
+    model[0].register_forward_hook(lambda module, inputs, output: seen.append(inputs[0]))
+    state = torch.get_rng_state()
+    timing = measure.measure_step_time(model, 4, 8, device="cpu", warmup=1, steps=2, batch=(x, y))
+    assert torch.equal(torch.get_rng_state(), state)
+    check_timing(timing, 2, 4, 8, "train")
+    assert len(seen) == 3 and all(torch.equal(s, x) for s in seen)  # the copy keeps the hook: our batch, each step
+    measure.measure_step_time(model, 4, 8, device="cpu", warmup=0, steps=1)
+    assert not torch.equal(torch.get_rng_state(), state)  # the random batch draws
+
+
 def test_step_time_needs_trainable_parameters_and_valid_sizes():
     model = freeze_stages(models.create("resnet18", 3), 4)
     for p in model.head.parameters():

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_checks import one_error as _one_error
 import torch
 from PIL import Image
 
@@ -69,14 +70,6 @@ def run(tmp_path_factory):
     finally:
         patch.undo()
     return root / "run", data_dir, card
-
-
-def _one_error(capsys) -> tuple[str, str]:
-    err = capsys.readouterr().err
-    lines = err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("error: ") and lines[1].startswith("hint: "), err
-    assert "Traceback" not in err
-    return lines[0], lines[1]
 
 
 def test_predict_on_the_runs_test_split_reproduces_the_run_cards_accuracy(run, capsys):

@@ -25,8 +25,8 @@ from nasoa_lib.train import (
     load_pretrained,
     pretrain,
     pretrain_key,
-    warmup_cosine,
 )
+from nasoa_lib.schedule import warmup_cosine
 
 pytestmark = pytest.mark.slow
 

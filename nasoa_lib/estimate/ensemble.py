@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from nasoa_lib.errors import InvalidEstimatorInput, NoFeatureHistoryError
 from nasoa_lib.estimate.history import EpochFeatures, FeatureHistory
+from nasoa_lib.schedule import linear_decay
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def refit_linear(
     n = features.shape[0]
     steps_per_epoch = max(1, -(-n // config.batch_size))
     total = steps_per_epoch * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: max(0.0, 1.0 - step / max(1, total)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: linear_decay(step, total))
     generator = torch.Generator().manual_seed(config.seed)
     x, y = features.float(), labels.long()
     for _ in range(config.epochs):

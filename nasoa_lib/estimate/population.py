@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +30,10 @@ from nasoa_lib.errors import InvalidEstimatorInput
 from nasoa_lib.estimate.ensemble import RefitConfig, estimate, refit_key
 from nasoa_lib.estimate.history import FeatureHistory
 from nasoa_lib.estimate.training import AUGMENTATIONS, HistoryData, TrainSettings, train_with_history
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +92,7 @@ class EstimateConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "EstimateConfig":
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("estimate", cls)
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,32 +201,18 @@ def _build(member: Member, data: HistoryData, image_size: int) -> torch.nn.Modul
 
 
 def measure_throughput(member: Member, data: HistoryData, image_size: int, steps: int = 2) -> float:
-    """Training images per second of ``member`` on the default device (one warm-up step, then
-    ``steps`` timed steps)."""
+    """Training images per second of ``member`` on the default device: one warm-up step, then
+    ``steps`` timed steps (:func:`nasoa_lib.measure.measure_step_time` on the first training
+    images), images over their total time."""
     from nasoa_lib.device import default_device
+    from nasoa_lib.measure import measure_step_time
 
-    device = default_device()
-    model = _build(member, data, image_size).to(device)
-    model.train()
-    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
     bs = min(member.settings.batch_size, len(data.y_train))
-    xb, yb = data.x_train[:bs].to(device), data.y_train[:bs].to(device)
-    t0 = 0.0
-    for i in range(steps + 1):
-        if i == 1:
-            _sync(device)
-            t0 = time.perf_counter()
-        loss = torch.nn.functional.cross_entropy(model(xb), yb)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    _sync(device)
-    return steps * bs / max(1e-9, time.perf_counter() - t0)
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    timing = measure_step_time(
+        _build(member, data, image_size), bs, image_size, num_classes=data.num_classes, device=default_device(),
+        warmup=1, steps=steps, lr=1e-3, batch=(data.x_train[:bs], data.y_train[:bs]),
+    )
+    return steps * bs / max(1e-9, sum(timing.samples_ms) / 1000.0)
 
 
 EVAL_OVERHEAD = 1.15
@@ -232,7 +220,7 @@ EVAL_OVERHEAD = 1.15
 scale; only used for the printed plan."""
 
 
-def plan(members: Sequence[Member], config: EstimateConfig, data: HistoryData, store: Any, image_size: int) -> pd.DataFrame:
+def plan(members: Sequence[Member], config: EstimateConfig, data: HistoryData, store: ArtifactStore, image_size: int) -> pd.DataFrame:
     """Expected minutes per member (0 when cached), from a measured throughput of each member."""
     rows = []
     n = len(data.y_train)
@@ -246,7 +234,7 @@ def plan(members: Sequence[Member], config: EstimateConfig, data: HistoryData, s
 
 
 def train_member(
-    member: Member, config: EstimateConfig, data: HistoryData, store: Any, image_size: int,
+    member: Member, config: EstimateConfig, data: HistoryData, store: ArtifactStore, image_size: int,
     progress: bool = False, profile_name: str = "",
 ) -> dict[str, Any]:
     """Train one member with its feature history (or load it from the store)."""
@@ -309,7 +297,7 @@ def train_member(
 
 
 def run_population(
-    members: Sequence[Member], config: EstimateConfig, data: HistoryData, store: Any, image_size: int,
+    members: Sequence[Member], config: EstimateConfig, data: HistoryData, store: ArtifactStore, image_size: int,
     threads: int | None = None, progress: bool = True, profile_name: str = "",
 ) -> list[dict[str, Any]]:
     """Train (or load) every member in order; returns their records."""
@@ -322,14 +310,6 @@ def run_population(
 
             iterator = tqdm(members, desc="networks")
         return [train_member(m, config, data, store, image_size, progress, profile_name) for m in iterator]
-
-
-def load_refit_probabilities(store: Any, record: dict[str, Any]) -> torch.Tensor:
-    """(epochs, N_val, C) validation distributions of each epoch's refitted classifier."""
-    from nasoa_lib.store import spec_key
-
-    key = spec_key({k: record[k] for k in ("stage", "member", "data", "window", "refit", "image_size")})
-    return store.load_torch(RUN_KIND, key, PROBS_FILE).float()
 
 
 # ------------------------------------------------------------------------------------ analysis

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import torch
@@ -22,9 +22,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasoa_lib.data import Task, random_flip_crop, to_tensor
-from nasoa_lib.errors import InvalidEstimatorInput
+from nasoa_lib.errors import InvalidEstimatorInput, StopTraining
 from nasoa_lib.estimate.ensemble import RefitConfig, accuracy, estimate, original_probabilities, refit_key
 from nasoa_lib.estimate.history import DEFAULT_WINDOW, FeatureHistory, classifier_layer
+from nasoa_lib.schedule import linear_decay
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,6 @@ class HistoryData:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
 
-class EpochCallback(Protocol):
-    def __call__(self, model: nn.Module, epoch: int, train_features: torch.Tensor, val_features: torch.Tensor,
-                 log_row: dict[str, Any]) -> None: ...
-
-
 class _FeatureTap:
     """Forward hook on the classifier layer that copies its input (the penultimate features)."""
 
@@ -116,11 +112,6 @@ class _FeatureTap:
 
     def close(self) -> None:
         self.handle.remove()
-
-
-def linear_decay(step: int, total_steps: int) -> float:
-    """LR multiplier falling linearly from 1 to 0 at ``total_steps`` (thesis A.2)."""
-    return max(0.0, 1.0 - step / max(1, total_steps))
 
 
 def _device_of(model: nn.Module) -> torch.device:
@@ -278,18 +269,15 @@ def proxy_accuracy(
     history = FeatureHistory(window, data.y_val) if use_estimator else None
     rows: list[dict[str, Any]] = []
 
-    class _Stop(Exception):
-        pass
-
     def stop_after(row: dict[str, Any]) -> None:
         rows.append(row)
         if row["epoch"] >= epochs:
-            raise _Stop
+            raise StopTraining
 
     try:
         train_with_history(model, data, settings, history=history, refit=None, seed=seed,
                            evaluate_test=False, on_epoch_end=stop_after)
-    except _Stop:
+    except StopTraining:
         pass
     if not use_estimator:
         return float(rows[-1]["val_acc"])

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasoa_lib.errors import ProfileConfigError
+
+if TYPE_CHECKING:
+    from nasoa_lib.profiles import Profile
 
 
 @dataclass(frozen=True)
@@ -71,10 +74,10 @@ class GeneratorConfig:
         object.__setattr__(self, "probe_iterations", (int(short), int(long)))
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "GeneratorConfig":
-        from nasoa_lib.profiles import Profile, load_profile
+    def from_profile(cls, profile: Profile | str) -> "GeneratorConfig":
+        from nasoa_lib.profiles import resolve_profile
 
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("generator", cls)
 
     @property
@@ -88,7 +91,9 @@ class GeneratorConfig:
 def iteration_ladder(low: int, high: int, factor: float) -> tuple[int, ...]:
     """``low, low*f, low*f^2, ...`` rounded to distinct ints, ending exactly at ``high``."""
     if not 1 <= low <= high or not factor > 1:
-        raise ValueError(f"need 1 <= low <= high and factor > 1, got {low}, {high}, {factor}")
+        raise ProfileConfigError(f"need 1 <= low <= high and factor > 1, got {low}, {high}, {factor}",
+                                 hint="set min_iterations >= 1, max_iterations >= min_iterations and "
+                                 "iteration_factor > 1 in the generator: section")
     steps = math.floor(math.log(high / low) / math.log(factor) + 1e-9)
     values = {int(round(low * factor**j)) for j in range(steps + 1)} | {int(high)}
     return tuple(sorted(v for v in values if low <= v <= high))

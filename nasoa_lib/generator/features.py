@@ -11,11 +11,15 @@ whole dataset (its class means weighted by its class sizes, Cui et al.'s weights
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from nasoa_lib.errors import InvalidDataError
+
+if TYPE_CHECKING:
+    from nasoa_lib.profiles import Profile
+    from nasoa_lib.store import ArtifactStore
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def check_size(features: TaskFeatures, min_images_per_class: int) -> None:
                                hint="keep some images for testing (an image folder is split 80/20 automatically)")
 
 
-def task_similarity(task: Any, profile: Any, store: Any = None) -> float:
+def task_similarity(task: Any, profile: Profile | str, store: ArtifactStore | None = None) -> float:
     """Domain similarity of a task of a prepared dataset, exactly as the meta-dataset computes it."""
     from nasoa_lib import metafeatures as mf
 
@@ -79,7 +83,7 @@ def task_similarity(task: Any, profile: Any, store: Any = None) -> float:
     return float(similarity)
 
 
-def dataset_similarity(dataset: Any, profile: Any, store: Any = None) -> float:
+def dataset_similarity(dataset: Any, profile: Profile | str, store: ArtifactStore | None = None) -> float:
     """Domain similarity of a whole dataset (e.g. a user's :class:`~nasoa_lib.data.ImageDataset`):
     its class means weighted by class sizes against the source's (Cui et al. 2018)."""
     from nasoa_lib import metafeatures as mf

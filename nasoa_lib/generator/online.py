@@ -13,9 +13,16 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
+from nasoa_lib.errors import InvalidRegimeError
 from nasoa_lib.generator.ranking import Recommendation
+
+if TYPE_CHECKING:
+    from nasoa_lib.data import Task
+    from nasoa_lib.online.predictor import AccuracyPredictor
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.train import Pretrained
 
 
 @dataclass(frozen=True)
@@ -38,7 +45,7 @@ class Outcome:
         return asdict(self)
 
 
-def run(recommendation: Recommendation, task: Any, pretrained: Any, *, predictor: Any = None, store: Any = None,
+def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, predictor: AccuracyPredictor | None = None, store: ArtifactStore | None = None,
         predictor_name: str | None = None, seed: int = 0, cached: bool = True, profile: str | None = None,
         progress: bool = False, train_deadline: float | None = None,
         on_step: Callable[[int, float], None] | None = None) -> tuple[Outcome, Any]:
@@ -63,12 +70,14 @@ def run(recommendation: Recommendation, task: Any, pretrained: Any, *, predictor
     regime = recommendation.regime()
     network = None
     if cached and (train_deadline is not None or on_step is not None):
-        raise ValueError("a cached run is replayable: it takes no train_deadline or on_step")
+        raise InvalidRegimeError("a cached run is replayable: it takes no train_deadline or on_step",
+                                 hint="pass cached=False to train now under a deadline, or drop train_deadline/on_step")
     with budget_bar(recommendation.chosen.expected_seconds, f"fine-tuning {recommendation.chosen.model}",
                     progress) as tick:
         if cached:
             if store is None:
-                raise ValueError("cached=True needs the artifact store")
+                raise InvalidRegimeError("cached=True needs the artifact store",
+                                         hint="pass store=ArtifactStore.for_profile(profile), or cached=False")
             record = cached_run(store, pretrained, task, regime, seed=seed, profile=profile)
             accuracy, wall = float(record["accuracy"]), charged_seconds(record)
             train, steps, key = float(record["train_seconds"]), int(record["steps"]), record["key"]

@@ -11,18 +11,22 @@ run cost when it ran, not what the replay cost.
 from __future__ import annotations
 
 import time
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from nasoa_lib.finetune import FINETUNE_KIND, Regime, finetune, run_spec
-from nasoa_lib.store import spec_key
+from nasoa_lib.store import ArtifactStore, spec_key
+
+if TYPE_CHECKING:
+    from nasoa_lib.data import Task
+    from nasoa_lib.train import Pretrained
 
 
-def run_key(pretrained: Any, task: Any, regime: Regime, seed: int) -> str:
+def run_key(pretrained: Pretrained, task: Task, regime: Regime, seed: int) -> str:
     """Store key of the run (the same key :func:`~nasoa_lib.finetune.finetune_cached` uses)."""
     return spec_key(run_spec(pretrained.key, pretrained.name, task.spec, regime, None, seed, 1))
 
 
-def cached_run(store: Any, pretrained: Any, task: Any, regime: Regime, *, seed: int, profile: str | None = None,
+def cached_run(store: ArtifactStore, pretrained: Pretrained, task: Task, regime: Regime, *, seed: int, profile: str | None = None,
                extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The run's record: read from ``store`` or computed, timed and stored (kind ``finetune``)."""
     spec = run_spec(pretrained.key, pretrained.name, task.spec, regime, None, seed, 1)

@@ -29,10 +29,12 @@ from nasoa_lib.generator.budget import format_seconds
 from nasoa_lib.generator.timing import (
     COLD_START_SECONDS, SAVE_SECONDS, Deadline, FinetuneTimeTable, finetune_time_table, run_reserve, smallest_run_seconds,
 )
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:  # torch loads only once the service opens (nasoa recommend's errors stay instant)
     from nasoa_lib.finetune import FinetuneSettings
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.online.predictor import AccuracyPredictor
 
 SERVICE_PREDICTOR = "service"
 START_PREDICTOR = "adaptive"
@@ -45,13 +47,13 @@ class Service:
     """The zoo, its time table on this device, and the online predictor of one profile's store."""
 
     profile: Profile
-    store: Any
+    store: ArtifactStore
     config: GeneratorConfig
     settings: FinetuneSettings
     zoo: Mapping[str, float]
     codes: Mapping[str, str]
     table: FinetuneTimeTable
-    predictor: Any
+    predictor: AccuracyPredictor
     predictor_name: str
 
 
@@ -63,14 +65,14 @@ def _build_hint(prof: Profile) -> str:
     return f"build it with: {service_build_command(prof.name)}"
 
 
-def open_service(profile: Profile | str = "laptop", store: Any = None, *, progress: bool = False) -> Service:
+def open_service(profile: Profile | str = "laptop", store: ArtifactStore | None = None, *, progress: bool = False) -> Service:
     """Load the zoo, the predictor and the time table (measuring it on first use on this device)."""
     from nasoa_lib import zoo as zoo_lib
     from nasoa_lib.finetune import FinetuneSettings
     from nasoa_lib.online import load_predictor
     from nasoa_lib.store import ArtifactStore
 
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     cards = {n: c for n, c in zoo_lib.cards(prof, store).items() if c.group == "ours"}
     if not cards:
@@ -91,7 +93,7 @@ def open_service(profile: Profile | str = "laptop", store: Any = None, *, progre
                    {n: float(c.source_top1) for n, c in cards.items()}, codes, table, predictor, name)
 
 
-def _check_reference(prof: Profile, store: Any) -> None:
+def _check_reference(prof: Profile, store: ArtifactStore) -> None:
     """Domain similarity needs the reference network pretrained; never start pretraining from the CLI."""
     from nasoa_lib.metafeatures import MetaFeatureConfig
     from nasoa_lib.train import PRETRAINED_KIND, PretrainRecipe, pretrain_key
@@ -107,7 +109,7 @@ def load_data(path: str | Path, profile: Profile | str) -> Any:
     read before anything else, so a bad path or image is reported first."""
     from nasoa_lib.data import load_user_dataset
 
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    prof = resolve_profile(profile)
     return load_user_dataset(path, image_size=prof.image_size)
 
 

@@ -41,6 +41,8 @@ from nasoa_lib.generator.config import GeneratorConfig
 
 if TYPE_CHECKING:  # torch loads only when something is measured (nasoa recommend's errors stay instant)
     from nasoa_lib.finetune import FinetuneSettings
+    from nasoa_lib.profiles import Profile
+    from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +248,7 @@ def cost_spec(target: str, frozen_stages: int, settings: FinetuneSettings, profi
                                                                  cfg.probe_repeats]}
 
 
-def finetune_time_table(profile, models: Mapping[str, str], store=None, *, frozen_stages: Sequence[int] | None = None,
+def finetune_time_table(profile: Profile | str, models: Mapping[str, str], store: ArtifactStore | None = None, *, frozen_stages: Sequence[int] | None = None,
                         threads: int | None = None, progress: bool = False) -> FinetuneTimeTable:
     """Measure (or read back) the :class:`RunCost` of every ``{name: code or baseline name}`` for
     every frozen-stage count of the profile's generator grid, at the fine-tuning batch size.
@@ -259,12 +261,12 @@ def finetune_time_table(profile, models: Mapping[str, str], store=None, *, froze
     from nasoa_lib.finetune import FinetuneSettings, worker_threads
 
     started = time.perf_counter()
-    from nasoa_lib.profiles import Profile, load_profile
+    from nasoa_lib.profiles import resolve_profile
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.store import ArtifactStore, spec_key
     from nasoa_lib.train import build_model
 
-    prof = profile if isinstance(profile, Profile) else load_profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     cfg = GeneratorConfig.from_profile(prof)
     settings = FinetuneSettings.from_profile(prof)

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from nasoa_lib.errors import BudgetTooSmallError, ProfileConfigError, UnknownModelError
+from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, ProfileConfigError, UnknownModelError
 from nasoa_lib.finetune import FinetuneSettings
 from nasoa_lib.generator import (
     FinetuneTimeTable, GeneratorConfig, TaskFeatures, describe, finetune_time_table, recommend, task_similarity,
@@ -42,7 +42,7 @@ from nasoa_lib.hpo.methods import (
 )
 from nasoa_lib.hpo.search import SearchResult, bohb, random_search
 from nasoa_lib.hpo.space import SearchSpace, Trial
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class ComparisonConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "ComparisonConfig":
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section(SECTION, cls)
 
     def dataset_names(self, prof: Profile) -> tuple[str, ...]:
@@ -143,7 +143,8 @@ class Study:
         elif which == MODELS_ZOO:
             names = [n for n, c in self.candidates.items() if c.group == "ours"]
         else:
-            raise ValueError(f"unknown model set {which!r}")
+            raise InvalidSearchSetup(f"unknown model set {which!r}",
+                                     hint=f"use one of {MODELS_FIXED!r}, {MODELS_BASELINES!r}, {MODELS_ZOO!r}")
         return {n: float(self.candidates[n].source_accuracy) for n in names}
 
     def family_models(self) -> dict[str, str]:
@@ -171,10 +172,6 @@ class Study:
 # ------------------------------------------------------------------------------------- preparing
 
 
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
-
-
 def time_constraints(features: TaskFeatures, table: FinetuneTimeTable, config: ComparisonConfig,
                      batch_size: int) -> tuple[float, ...]:
     """``config.constraints`` seconds log-spaced between "low model for low epochs" and "high model
@@ -196,7 +193,7 @@ def prepare(profile: Profile | str, store: ArtifactStore | None = None, *, progr
     from nasoa_lib.metadata.collect import candidate_models
     from nasoa_lib.online import load_predictor
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     config = ComparisonConfig.from_profile(prof)
     generator = GeneratorConfig.from_profile(prof)

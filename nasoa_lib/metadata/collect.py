@@ -36,7 +36,7 @@ from nasoa_lib.metadata.config import MetaDatasetConfig
 from nasoa_lib.metadata.sampling import DatasetCounts, SampledRun, check_meta_train, sample_run
 from nasoa_lib.metafeatures import MetaFeatureConfig, MetaFeatures
 from nasoa_lib.parallel import WorkerPool
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,9 @@ class CollectSummary:
 # ----------------------------------------------------------------------------------------------
 
 
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
-
-
 def collection_id(profile: Profile | str, config: MetaDatasetConfig | None = None) -> str:
     """Key of the profile's collection: what decides run ``i`` (see module docstring)."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     config = config or MetaDatasetConfig.from_profile(prof)
     return spec_key({
         "stage": "meta_dataset", "profile": prof.name, "source": prof.source_dataset,
@@ -135,11 +131,13 @@ def run_key(collection: str, index: int) -> str:
 
 
 def baseline_names(profile: Profile | str, config: MetaDatasetConfig | None = None) -> tuple[str, ...]:
-    prof = _profile(profile)
+    from nasoa_lib.models import ModelsConfig
+
+    prof = resolve_profile(profile)
     config = config or MetaDatasetConfig.from_profile(prof)
     if config.baselines is not None:
         return config.baselines
-    return tuple(prof.sections.get("models", {}).get("baselines", ()))
+    return ModelsConfig.from_profile(prof).baselines
 
 
 def candidate_models(
@@ -151,7 +149,7 @@ def candidate_models(
     an :class:`ArtifactNotFoundError` naming the notebook that pretrains it."""
     from nasoa_lib.train import PRETRAINED_KIND, PretrainRecipe, pretrain, pretrain_key
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     config = config or MetaDatasetConfig.from_profile(prof)
     recipe = PretrainRecipe.from_profile(prof)
@@ -185,7 +183,7 @@ def dataset_counts(profile: Profile | str) -> list[DatasetCounts]:
     """Class counts of the profile's meta-train datasets (each loaded and checksum-verified)."""
     from nasoa_lib.data import load_dataset
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     check_meta_train(prof.meta_train, prof.meta_test)
     return [DatasetCounts.of(load_dataset(name)) for name in prof.meta_train]
 
@@ -200,7 +198,7 @@ def pending_runs(
     config: MetaDatasetConfig | None = None, models: Sequence[CandidateModel] | None = None,
 ) -> list[SampledRun]:
     """Runs ``0 .. runs-1`` of the collection not yet in the store."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     config = config or MetaDatasetConfig.from_profile(prof)
     runs = config.runs if runs is None else runs
@@ -217,14 +215,14 @@ def step_seconds(
 ) -> dict[str, float]:
     """Median seconds of one fine-tuning step (batch of the ``finetune:`` section, ``threads``
     threads) per model, measured once and stored (kind ``meta_step_time``); used only to plan."""
-    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.measure import MeasureConfig, measure_step_time
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.train import build_model
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     settings = FinetuneSettings.from_profile(prof)
-    section = prof.sections.get("measure", {})
+    m = MeasureConfig.from_profile(prof)
     out = {}
     for model in models:
         spec = {"target": model.target, "batch_size": settings.batch_size, "image_size": prof.image_size,
@@ -233,8 +231,8 @@ def step_seconds(
         record = store.get(STEP_TIME_KIND, key)
         if record is None:
             net = build_model(model.target, 10, prof.image_size, small_image_stem(prof))
-            timing = measure_step_time(net, settings.batch_size, prof.image_size, warmup=int(section.get("warmup", 2)),
-                                       steps=int(section.get("steps", 5)), threads=threads)
+            timing = measure_step_time(net, settings.batch_size, prof.image_size, warmup=m.warmup,
+                                       steps=m.steps, threads=threads)
             record = {**spec, "seconds": timing.median_ms / 1000.0, "timing": timing.to_dict()}
             store.put(STEP_TIME_KIND, key, record)
         out[model.name] = float(record["seconds"])
@@ -335,7 +333,7 @@ def run_job(job: Job) -> dict[str, Any]:
         return {"key": job.key, "index": job.run.index, "stored": False, "cpu_seconds": 0.0}
     check_meta_train([job.run.task.dataset])
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    prof = _profile(job.profile)
+    prof = resolve_profile(job.profile)
     pretrained = _pretrained(job)
     task = make_task(job.run.task)
     device = default_device()
@@ -384,7 +382,7 @@ def make_jobs(
     the reference network, computed once per dataset), the model's source accuracy, the regime."""
     from nasoa_lib import metafeatures as mf
 
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     mf_config = mf.MetaFeatureConfig.from_profile(prof)
     by_name = {m.name: m for m in models}
     ref = mf.reference_network(prof, store, mf_config)
@@ -422,7 +420,7 @@ def collect(
     Raises before any run when a meta-train dataset is missing, a meta-test dataset is configured
     as meta-train, a range is empty, or stored rows are unreadable (with the way to drop them).
     """
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     config = config or MetaDatasetConfig.from_profile(prof)
     runs = config.runs if runs is None else int(runs)

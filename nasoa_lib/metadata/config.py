@@ -24,10 +24,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasoa_lib.errors import ProfileConfigError
 from nasoa_lib.staged import MAX_FROZEN_STAGES
+
+if TYPE_CHECKING:
+    from nasoa_lib.profiles import Profile
 
 SECTION = "metadata"
 #: Settings that do not change which run an index is (how many, on how many workers, which
@@ -93,10 +96,10 @@ class MetaDatasetConfig:
             raise bad("validation_fraction", "must be in [0, 1)", "the paper's 6K of 30K is 0.2")
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "MetaDatasetConfig":
-        from nasoa_lib.profiles import Profile, load_profile
+    def from_profile(cls, profile: Profile | str) -> "MetaDatasetConfig":
+        from nasoa_lib.profiles import resolve_profile
 
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section(SECTION, cls)
 
     def to_dict(self) -> dict[str, Any]:

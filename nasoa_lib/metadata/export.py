@@ -19,7 +19,7 @@ from nasoa_lib.metadata.collect import collection_id, stored_rows
 from nasoa_lib.metadata.config import MetaDatasetConfig
 from nasoa_lib.metadata.sampling import check_meta_train
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES, TARGET_COLUMN, MetaFeatureConfig
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 
 EXPORT_KIND = "meta_dataset"
@@ -77,10 +77,6 @@ class ExportedMetaDataset:
     collection: str
 
 
-def _profile(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
-
-
 def frame_from_rows(rows: list[dict]) -> pd.DataFrame:
     """Rows -> frame with :data:`COLUMNS` first, sorted by index; a meta-test row is an error."""
     frame = pd.DataFrame(rows)
@@ -100,7 +96,7 @@ def load_meta_dataset(
     skip_corrupt: bool = False,
 ) -> pd.DataFrame:
     """Every stored row of the profile's collection as a frame (sorted by run index)."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     rows = stored_rows(store, collection_id(prof, config), skip_corrupt=skip_corrupt)
     return frame_from_rows(rows)
@@ -114,7 +110,7 @@ def _range(series: pd.Series) -> str:
 
 def data_card(frame: pd.DataFrame, profile: Profile | str, config: MetaDatasetConfig | None = None) -> str:
     """Markdown data card: how the rows were collected, columns and ranges, counts per dataset and model."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     config = config or MetaDatasetConfig.from_profile(prof)
     mf = MetaFeatureConfig.from_profile(prof)
     lines = [
@@ -164,7 +160,7 @@ def export(
     frame: pd.DataFrame | None = None,
 ) -> ExportedMetaDataset:
     """Write ``meta_dataset.parquet`` and ``DATA_CARD.md`` into the store (atomically) and record them."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     collection = collection_id(prof, config)
     frame = frame if frame is not None else load_meta_dataset(prof, store, config)
@@ -182,7 +178,7 @@ def export(
 def exported_path(profile: Profile | str, store: ArtifactStore | None = None,
                   config: MetaDatasetConfig | None = None) -> Path:
     """The newest exported ``meta_dataset.parquet`` of the profile's collection."""
-    prof = _profile(profile)
+    prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
     collection = collection_id(prof, config)
     for entry in reversed(store.entries(EXPORT_KIND, skip_corrupt=True)):

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -31,13 +31,16 @@ from nasoa_lib.nss.flops import architecture_flops
 from nasoa_lib.nss.search import (
     NSSConfig,
     NSSData,
-    cosine_lr,
     warmup_architecture,
     weight_step,
     _batches,
 )
 from nasoa_lib.nss.spaces import Architecture, NetworkSpace
 from nasoa_lib.nss.supernet import SuperNet
+from nasoa_lib.schedule import cosine_lr
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,7 @@ def evalnet_spec(config: NSSConfig, dataset: str) -> dict[str, Any]:
     return {"stage": "nss-evalnet", "dataset": dataset, **{k: getattr(config, k) for k in keys}}
 
 
-def train_evaluation_supernet(config: NSSConfig, data: NSSData, store,
+def train_evaluation_supernet(config: NSSConfig, data: NSSData, store: ArtifactStore,
                               progress: Callable | None = None, *,
                               profile: str | None = None) -> tuple[SuperNet, str]:
     """Train (or load) the evaluation super network of one dataset; checkpoint every epoch."""
@@ -146,7 +149,7 @@ def within(flops: float, target: float, tolerance: float) -> bool:
 
 
 def sample_within_tolerance(evaluator: SuperNetEvaluator, space: NetworkSpace, target: float,
-                            tolerance: float, n: int, max_draws: int, seed: int, store,
+                            tolerance: float, n: int, max_draws: int, seed: int, store: ArtifactStore,
                             evalnet_key: str, label: str) -> dict:
     """Up to n architectures of ``space`` within +-tolerance of ``target`` by rejection (Fig 5d)."""
     from nasoa_lib.store import spec_key

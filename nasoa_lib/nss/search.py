@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 import torch
@@ -38,6 +38,10 @@ from nasoa_lib.nss.flops import (
 )
 from nasoa_lib.nss.spaces import Architecture, ExpandedSpace, NetworkSpace, _uniform_moments
 from nasoa_lib.nss.supernet import SuperNet
+from nasoa_lib.schedule import cosine_lr
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
 
@@ -306,10 +310,6 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarr
     return [perm[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
 
-def cosine_lr(step: int, total: int, lr_max: float, lr_min: float) -> float:
-    return lr_min + 0.5 * (lr_max - lr_min) * (1 + math.cos(math.pi * min(step, total) / max(1, total)))
-
-
 def weight_step(net: SuperNet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 arch: Architecture, generator: torch.Generator) -> float:
     """One SGD step of the shared weights on one sampled architecture (augmented batch)."""
@@ -409,7 +409,7 @@ def run_warmup(config: NSSConfig, data: NSSData, store, progress: Callable | Non
     return state
 
 
-def run_search(config: NSSConfig, data: NSSData, target: float, store,
+def run_search(config: NSSConfig, data: NSSData, target: float, store: ArtifactStore,
                progress: Callable | None = None, *, profile: str | None = None) -> dict:
     """NSS for one FLOPs target (Eq. 5); returns the stored record with the Elite Space.
 

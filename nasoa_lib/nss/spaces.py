@@ -191,11 +191,6 @@ class NetworkSpace:
         mw = np.array([_uniform_moments(a, b) for a, b in self.widths])
         return {"d": ed, "w": mw[:, 0], "w2": mw[:, 1]}
 
-    def midpoint(self) -> Architecture:
-        """The (rounded-down) centre of the space, used to describe stage allocation (Sec. 4.5)."""
-        return Architecture(tuple((a + b) // 2 for a, b in self.depths),
-                            tuple((a + b) // 2 for a, b in self.widths))
-
 
 @dataclass(frozen=True)
 class ExpandedSpace:

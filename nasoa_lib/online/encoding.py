@@ -32,14 +32,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nasoa_lib.errors import NasoaError, UnknownModelError
+from nasoa_lib.errors import InvalidMetaFeaturesError, UnknownModelError
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES
 
 ENCODING_VERSION = 1
-
-
-class InvalidMetaFeaturesError(NasoaError, ValueError):
-    """Meta-features a predictor cannot encode: a missing column, NaN, or a value out of range."""
 
 
 #: Validity range of each numeric meta-feature: (low, high, low_inclusive, integer).
@@ -96,10 +92,6 @@ class FeatureEncoder:
     def dim(self) -> int:
         """Length of an encoded row: one-hot models plus the numeric features."""
         return len(self.models) + len(NUMERIC_FEATURES)
-
-    @property
-    def column_names(self) -> list[str]:
-        return [f"model={m}" for m in self.models] + list(NUMERIC_FEATURES)
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, FeatureEncoder) and other.models == self.models

@@ -52,13 +52,9 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 from scipy.linalg.blas import dger as _dger
 
-from nasoa_lib.errors import NasoaError
+from nasoa_lib.errors import InvalidPredictorConfig
 
 LOSSES = ("absolute", "squared")
-
-
-class InvalidPredictorConfig(NasoaError, ValueError):
-    """Predictor settings that cannot work (depth < 1, beta outside (0, 1), unknown loss, ...)."""
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError, StoreLockTimeoutError
+from nasoa_lib.errors import (
+    ArtifactNotFoundError, InvalidMetaFeaturesError, InvalidPredictorConfig, PredictorNotFittedError,
+    StoreCorruptedError, StoreLockTimeoutError,
+)
 from nasoa_lib.metafeatures import TARGET_COLUMN
-from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
-from nasoa_lib.online.network import HedgeMLP, InvalidPredictorConfig, NetworkConfig, bounded_loss
-from nasoa_lib.store import atomic_write_bytes
+from nasoa_lib.online.encoding import FeatureEncoder
+from nasoa_lib.online.network import HedgeMLP, NetworkConfig, bounded_loss
+from nasoa_lib.store import ArtifactStore, atomic_write_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -52,10 +55,6 @@ LOCKS_DIR = "locks"
 """Folder under the store root holding the lock files of :func:`predictor_lock` (never deleted, so a
 lock file cannot vanish under a process that holds it, unlike one inside an artifact folder)."""
 LOCK_TIMEOUT_S = 60.0
-
-
-class PredictorNotFittedError(NasoaError, RuntimeError):
-    """An offline predictor asked to predict before :meth:`AccuracyPredictor.fit`."""
 
 
 @dataclass(frozen=True)
@@ -273,12 +272,12 @@ def make_predictor(kind: str, models: Sequence[str], seed: int = 0, **config: An
     return AccuracyPredictor(kind, FeatureEncoder(models), replace(PredictorConfig(), **config), seed=seed)
 
 
-def store_predictor(store: Any, name: str, predictor: AccuracyPredictor) -> Path:
+def store_predictor(store: ArtifactStore, name: str, predictor: AccuracyPredictor) -> Path:
     """Save ``predictor`` in the artifact store under ``name`` (atomic; replaces an older version)."""
     return store.write_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE, predictor.to_bytes())
 
 
-def load_predictor(store: Any, name: str) -> AccuracyPredictor:
+def load_predictor(store: ArtifactStore, name: str) -> AccuracyPredictor:
     """The predictor saved under ``name`` by :func:`store_predictor`."""
     try:
         data = store.read_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE)
@@ -291,7 +290,7 @@ def load_predictor(store: Any, name: str) -> AccuracyPredictor:
 
 
 @contextmanager
-def predictor_lock(store: Any, name: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
+def predictor_lock(store: ArtifactStore, name: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
     """Hold the store-wide exclusive lock of predictor ``name`` (``fcntl.flock`` on
     ``<store root>/locks/online_predictor.<name>.lock``) across processes and threads.
 
@@ -326,7 +325,7 @@ def predictor_lock(store: Any, name: str, *, timeout: float = LOCK_TIMEOUT_S) ->
         os.close(fd)
 
 
-def update_stored_predictor(store: Any, name: str, features: Any, accuracy: float, *,
+def update_stored_predictor(store: ArtifactStore, name: str, features: Any, accuracy: float, *,
                             predictor: AccuracyPredictor | None = None,
                             timeout: float = LOCK_TIMEOUT_S) -> tuple[AccuracyPredictor, float]:
     """One online update (NASOA 3.2.1) applied to the *latest* stored predictor ``name``:

@@ -24,15 +24,19 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from nasoa_lib.errors import NasoaError
+from nasoa_lib.errors import NasoaError, UnknownRunError
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, TARGET_COLUMN
 from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
 from nasoa_lib.online.predictor import AccuracyPredictor, PredictorConfig, make_predictor
+
+if TYPE_CHECKING:
+    from nasoa_lib.store import ArtifactStore
+    from nasoa_lib.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +91,10 @@ class OnlineConfig:
         object.__setattr__(self, "fixed_depths", tuple(int(d) for d in self.fixed_depths))
 
     @classmethod
-    def from_profile(cls, profile: Any) -> "OnlineConfig":
-        from nasoa_lib.profiles import Profile, load_profile
+    def from_profile(cls, profile: Profile | str) -> "OnlineConfig":
+        from nasoa_lib.profiles import resolve_profile
 
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("online", cls)
 
     def predictor_config(self, depth: int) -> PredictorConfig:
@@ -265,7 +269,7 @@ def _run_key(fp: str, label: str, kind: str, config: PredictorConfig, ordering: 
                      "train_fraction": train_fraction if kind == "offline" else None})
 
 
-def _save_run(store: Any, key: str, run: StreamRun) -> None:
+def _save_run(store: ArtifactStore, key: str, run: StreamRun) -> None:
     arrays = {"order": run.order, "predictions": run.predictions, "targets": run.targets}
     if run.alphas is not None:
         arrays.update(alphas=run.alphas, head_losses=run.head_losses)
@@ -277,7 +281,7 @@ def _save_run(store: Any, key: str, run: StreamRun) -> None:
                                  "seconds": run.seconds, **run.errors()})
 
 
-def _load_run(store: Any, key: str) -> StreamRun:
+def _load_run(store: ArtifactStore, key: str) -> StreamRun:
     record = store.get(STREAM_KIND, key)
     with np.load(io.BytesIO(store.read_bytes(STREAM_KIND, key, "stream.npz")), allow_pickle=False) as npz:
         arrays = {k: npz[k] for k in npz.files}
@@ -346,7 +350,10 @@ class StreamEvaluation:
         for r in self.runs:
             if r.label == label and r.ordering == ordering:
                 return r
-        raise KeyError(f"no run {label!r} on ordering {ordering}")
+        labels = sorted({r.label for r in self.runs})
+        orderings = sorted({r.ordering for r in self.runs})
+        raise UnknownRunError(f"no run {label!r} on ordering {ordering}",
+                              hint=f"runs: {', '.join(map(repr, labels))}; orderings: {orderings}")
 
     def adaptive_runs(self) -> list[StreamRun]:
         return [r for r in self.runs if r.kind == "adaptive"]
@@ -356,11 +363,13 @@ class StreamEvaluation:
         order; for the offline MLP: trained on its first 80 %)."""
         predictor = self.run(label, ordering).predictor
         if predictor is None:
-            raise KeyError(f"run {label!r} on ordering {ordering} kept no predictor")
+            kept = sorted({r.label for r in self.runs if r.predictor is not None})
+            raise UnknownRunError(f"run {label!r} on ordering {ordering} kept no predictor",
+                                  hint=f"runs that kept their predictor: {', '.join(map(repr, kept)) or 'none'}")
         return predictor
 
 
-def evaluate_stream(frame: pd.DataFrame, config: OnlineConfig, store: Any = None, *, models: Sequence[str] = (),
+def evaluate_stream(frame: pd.DataFrame, config: OnlineConfig, store: ArtifactStore | None = None, *, models: Sequence[str] = (),
                     meta_test: Sequence[str] = (), progress: bool = True) -> StreamEvaluation:
     """Every Table 3 predictor on ``config.orderings`` orderings of the meta-dataset (cached per run).
 

@@ -9,9 +9,10 @@ block-level and macro-level searches. Only sizes differ between profiles, never 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Mapping
+from typing import Any
 
-from nasoa_lib.profiles import Profile, load_profile
+from nasoa_lib.errors import ProfileConfigError
+from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.space import MACRO_SPACE, BlockSpace, MacroSpace, parse_macro
 from nasoa_lib.train import PretrainRecipe
 
@@ -91,15 +92,20 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.threads_per_worker < 1:
-            raise ValueError(f"search needs workers >= 1 and threads_per_worker >= 1, got {self}")
+            raise ProfileConfigError(f"search needs workers >= 1 and threads_per_worker >= 1, got {self}",
+                                     hint="set workers and threads_per_worker to 1 or more in the search: section")
         if self.t_max_ms <= 0:
-            raise ValueError(f"t_max_ms (T_m of NASOA Eq. 1) must be positive, got {self.t_max_ms}")
+            raise ProfileConfigError(f"t_max_ms (T_m of NASOA Eq. 1) must be positive, got {self.t_max_ms}",
+                                     hint="set t_max_ms in the search: section to the step-time bound in ms")
         for name in ("block_population", "macro_population"):
             if getattr(self, name) < 2:
-                raise ValueError(f"{name} must be >= 2 (NSGA-II needs a population), got {getattr(self, name)}")
+                raise ProfileConfigError(
+                    f"{name} must be >= 2 (NSGA-II needs a population), got {getattr(self, name)}",
+                    hint=f"set {name} to 2 or more in the search: section")
         for name in ("block_generations", "macro_generations", "macro_top_blocks"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+                raise ProfileConfigError(f"{name} must be >= 1, got {getattr(self, name)}",
+                                         hint=f"set {name} to 1 or more in the search: section")
         parse_macro(self.block_skeleton)
         object.__setattr__(self, "reference_widths", tuple(self.reference_widths))
         object.__setattr__(self, "macro_stem_widths", tuple(self.macro_stem_widths))
@@ -149,7 +155,7 @@ class SearchConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "SearchConfig":
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("search", cls)
 
 
@@ -166,7 +172,8 @@ class ZooConfig:
 
     def __post_init__(self) -> None:
         if self.size < 1:
-            raise ValueError(f"zoo size K must be >= 1, got {self.size}")
+            raise ProfileConfigError(f"zoo size K must be >= 1, got {self.size}",
+                                     hint="set size to 1 or more in the zoo: section")
         if self.released is not None:
             object.__setattr__(self, "released", tuple(self.released))
 
@@ -175,15 +182,12 @@ class ZooConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "ZooConfig":
-        prof = profile if isinstance(profile, Profile) else load_profile(profile)
+        prof = resolve_profile(profile)
         return prof.section("zoo", cls)
-
-
-def profile_of(profile: Profile | str) -> Profile:
-    return profile if isinstance(profile, Profile) else load_profile(profile)
 
 
 def small_image_stem(profile: Profile | str) -> bool:
     """The profile's stem choice (``models.small_image_stem``), shared with pretraining and timing."""
-    section: Mapping[str, Any] = profile_of(profile).sections.get("models", {})
-    return bool(section.get("small_image_stem", False))
+    from nasoa_lib.models import ModelsConfig
+
+    return ModelsConfig.from_profile(profile).small_image_stem

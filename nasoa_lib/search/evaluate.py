@@ -29,7 +29,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 
 from nasoa_lib.parallel import WorkerPool
-from nasoa_lib.search.config import ProxySpec, profile_of, small_image_stem
+from nasoa_lib.profiles import resolve_profile
+from nasoa_lib.search.config import ProxySpec, small_image_stem
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class StepSpec:
     def from_profile(cls, profile, threads: int | None = None) -> "StepSpec":
         from nasoa_lib.measure import MeasureConfig
 
-        prof = profile_of(profile)
+        prof = resolve_profile(profile)
         m = prof.section("measure", MeasureConfig)
         return cls(m.batch_size, m.warmup, m.steps, threads or prof.threads, prof.image_size)
 
@@ -95,7 +96,7 @@ def measure_costs(code: str, profile, step: StepSpec, num_classes: int, store: A
     from nasoa_lib import measure
     from nasoa_lib.builder import build
 
-    prof = profile_of(profile)
+    prof = resolve_profile(profile)
     key = cost_key(code, step, prof.name, t_max_ms)
     found = store.get(COST_KIND, key)
     if found is not None:
@@ -133,7 +134,7 @@ def train_candidate(code: str, profile_name: str, proxy: ProxySpec, store_root: 
     """
     from nasoa_lib.train import pretrain
 
-    prof = profile_of(profile_name)
+    prof = resolve_profile(profile_name)
     store = ArtifactStore(store_root)
     start = time.perf_counter()
     result = pretrain(code, recipe=proxy.recipe(small_image_stem(prof)), profile=prof, store=store,
@@ -190,7 +191,7 @@ def evaluate_codes(
     """
     from nasoa_lib.provenance import provenance
 
-    prof = profile_of(profile)
+    prof = resolve_profile(profile)
     keys = [eval_key(c, proxy, step, t_max_ms, prof.name) for c in codes]
     records: dict[str, dict] = {}
     todo: list[int] = []

@@ -26,6 +26,7 @@ from pymoo.core.mutation import Mutation
 from pymoo.core.problem import Problem
 from pymoo.core.sampling import Sampling
 
+from nasoa_lib.errors import InvalidCodeSpace, InvalidSearchSetup
 from nasoa_lib.space import (
     ArchCode,
     BlockSpace,
@@ -72,11 +73,14 @@ class CodeSpace:
 
     def __post_init__(self) -> None:
         if self.level == "block" and self.skeleton is None:
-            raise ValueError("a block-level space needs a fixed macro skeleton")
+            raise InvalidCodeSpace("a block-level space needs a fixed macro skeleton",
+                                   hint="pass skeleton=parse_macro(...) (the search: section's block_skeleton)")
         if self.level == "macro" and (self.macro_space is None or not self.blocks):
-            raise ValueError("a macro-level space needs a macro space and at least one block")
+            raise InvalidCodeSpace("a macro-level space needs a macro space and at least one block",
+                                   hint="pass macro_space=MacroSpace(...) and the best blocks of the block-level search")
         if self.level not in ("block", "macro"):
-            raise ValueError(f"level must be 'block' or 'macro', got {self.level!r}")
+            raise InvalidCodeSpace(f"level must be 'block' or 'macro', got {self.level!r}",
+                                   hint="use level='block' or level='macro'")
         object.__setattr__(self, "blocks", tuple(str(parse_block(b)) for b in self.blocks))
 
     def sample(self, rng: np.random.Generator) -> str:
@@ -122,9 +126,10 @@ def sample_distinct(space: CodeSpace, n: int, rng: np.random.Generator, exclude:
             taken.add(code)
             out.append(code)
         elif tries > MAX_SAMPLING_TRIES * max(1, n):
-            raise ValueError(
+            raise InvalidSearchSetup(
                 f"could only draw {len(out)} of {n} distinct new codes from the {space.level}-level space; "
-                "widen the space or lower the population/budget"
+                "widen the space or lower the population/budget",
+                hint="raise the space's limits (block_space / macro_space) or lower the population in the search: section",
             )
     return out
 

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from nasoa_lib.errors import SearchStateCorruptedError
+from nasoa_lib.errors import InvalidSearchSetup, SearchStateCorruptedError
 from nasoa_lib.search.config import ProxySpec
 from nasoa_lib.search.evaluate import EVAL_KIND, Backend, StepSpec, eval_key, evaluate_codes
 from nasoa_lib.search.operators import (
@@ -63,9 +63,11 @@ class SearchSpec:
 
     def __post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
-            raise ValueError(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}")
+            raise InvalidSearchSetup(f"algorithm must be one of {ALGORITHMS}, got {self.algorithm!r}",
+                                     hint=f"use one of {', '.join(ALGORITHMS)}")
         if self.population < 1 or self.generations < 1 or self.offspring < 1:
-            raise ValueError("population, generations and offspring must be >= 1")
+            raise InvalidSearchSetup("population, generations and offspring must be >= 1",
+                                     hint="set each to 1 or more (the search: section's populations and generations)")
 
     @property
     def evaluations(self) -> int:
@@ -301,10 +303,11 @@ def run_search(
             codes = state.proposer.ask()
             expected = spec.population if gen == 0 else spec.offspring
             if len(codes) != expected:
-                raise ValueError(
+                raise InvalidSearchSetup(
                     f"search {spec.name}: generation {gen} produced {len(codes)} new candidates, expected "
                     f"{expected}; the space has too few unevaluated neighbours of the population "
-                    "(widen the space or lower population/offspring)"
+                    "(widen the space or lower population/offspring)",
+                    hint="raise the space's limits or lower population/offspring in the search: section",
                 )
             records, now = evaluate_codes(
                 codes, profile=spec.profile, proxy=spec.proxy, step=spec.step, t_max_ms=spec.t_max_ms,

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from nasoa_lib.errors import InfeasibleConstraintError
-from nasoa_lib.search.config import SearchConfig, profile_of, small_image_stem
+from nasoa_lib.profiles import resolve_profile
+from nasoa_lib.search.config import SearchConfig, small_image_stem
 from nasoa_lib.search.evaluate import Backend, StepSpec, evaluate_codes, make_backend, measure_costs
 from nasoa_lib.search.operators import CodeSpace
 from nasoa_lib.search.run import SearchResult, SearchSpec, pareto_front, run_search
@@ -50,7 +51,7 @@ class SearchContext:
     def create(cls, profile, store: ArtifactStore | None = None, config: SearchConfig | None = None) -> "SearchContext":
         from nasoa_lib.data import load_manifest
 
-        prof = profile_of(profile)
+        prof = resolve_profile(profile)
         store = store or ArtifactStore.for_profile(prof.name)
         num_classes = int(load_manifest(prof.source_dataset).num_classes)
         config = config or SearchConfig.from_profile(prof)

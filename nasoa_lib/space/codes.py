@@ -44,7 +44,7 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from nasoa_lib.errors import InvalidArchitectureCode
+from nasoa_lib.errors import InvalidArchitectureCode, InvalidCodeSpace
 from nasoa_lib.space.ops import LAST_NODE_RATIO, OPERATIONS, RATIO_DIGITS, describe_operations, ratio_multiplier
 
 MAX_NODES = 3
@@ -283,11 +283,14 @@ class MacroSpace:
         object.__setattr__(self, "stem_widths", tuple(sorted(set(self.stem_widths))))
         object.__setattr__(self, "multipliers", tuple(sorted(set(self.multipliers))))
         if not self.stem_widths or any(w <= 0 or w % 16 for w in self.stem_widths):
-            raise ValueError(f"stem widths must be positive multiples of 16, got {self.stem_widths}")
+            raise InvalidCodeSpace(f"stem widths must be positive multiples of 16, got {self.stem_widths}",
+                                   hint="e.g. stem_widths=(16, 32, 48, 64)")
         if not self.multipliers or not set(self.multipliers) <= set(MULTIPLIERS):
-            raise ValueError(f"multipliers must be a non-empty subset of {MULTIPLIERS}, got {self.multipliers}")
+            raise InvalidCodeSpace(f"multipliers must be a non-empty subset of {MULTIPLIERS}, got {self.multipliers}",
+                                   hint=f"pick channel multipliers among {MULTIPLIERS}")
         if self.max_stage_depth < 1 or self.max_blocks < NUM_STAGES or self.max_doublings < 0:
-            raise ValueError("a macro space needs max_stage_depth >= 1, max_blocks >= 4, max_doublings >= 0")
+            raise InvalidCodeSpace("a macro space needs max_stage_depth >= 1, max_blocks >= 4, max_doublings >= 0",
+                                   hint="raise the macro space's limits (MACRO_SPACE holds the whole space)")
 
     def violation(self, macro: "MacroCode") -> str | None:
         """Why ``macro`` is outside this space (``None`` when it is inside)."""

@@ -13,6 +13,7 @@ from functools import lru_cache
 from itertools import combinations, product
 from math import comb
 
+from nasoa_lib.errors import InvalidCodeSpace
 from nasoa_lib.space.codes import (
     MACRO_SPACE,
     MAX_NODES,
@@ -40,11 +41,14 @@ class BlockSpace:
         object.__setattr__(self, "ops", tuple(sorted(set(self.ops))))
         object.__setattr__(self, "ratios", tuple(sorted(set(self.ratios))))
         if not 1 <= self.max_nodes <= MAX_NODES or not 0 <= self.max_skips <= MAX_SKIPS:
-            raise ValueError(f"max_nodes must be 1..{MAX_NODES} and max_skips 0..{MAX_SKIPS}")
+            raise InvalidCodeSpace(f"max_nodes must be 1..{MAX_NODES} and max_skips 0..{MAX_SKIPS}",
+                                   hint=f"e.g. BlockSpace(max_nodes={MAX_NODES}, max_skips={MAX_SKIPS}) (the whole space)")
         if not self.ops or not set(self.ops) <= {op.index for op in OPERATIONS}:
-            raise ValueError(f"ops must be a non-empty subset of 0..{len(OPERATIONS) - 1}")
+            raise InvalidCodeSpace(f"ops must be a non-empty subset of 0..{len(OPERATIONS) - 1}",
+                                   hint="operation indices are listed in nasoa_lib.space.OPERATIONS")
         if not self.ratios or not set(self.ratios) <= set(RATIO_DIGITS):
-            raise ValueError(f"ratios must be a non-empty subset of {RATIO_DIGITS}")
+            raise InvalidCodeSpace(f"ratios must be a non-empty subset of {RATIO_DIGITS}",
+                                   hint=f"pick ratio digits among {RATIO_DIGITS}")
 
     def contains(self, block) -> bool:
         nodes = block.nodes

@@ -19,7 +19,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from nasoa_lib.errors import InvalidArchitectureCode
+from nasoa_lib.errors import InvalidArchitectureCode, InvalidCodeSpace
 from nasoa_lib.space.codes import MACRO_SPACE, ArchCode, BlockCode, MacroCode, MacroSpace, Node, Skip, parse
 from nasoa_lib.space.counting import BLOCK_SPACE, BlockSpace, skip_slots
 from nasoa_lib.space.ops import LAST_NODE_RATIO
@@ -231,7 +231,8 @@ def mutate(
     """A child of ``code``: one operator of ``level`` ("block", "macro" or "both": any operator of
     either level) applied once. Always valid, always different from the parent."""
     if level not in LEVELS:
-        raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
+        raise InvalidCodeSpace(f"level must be one of {LEVELS}, got {level!r}",
+                               hint="use level='block', 'macro' or 'both'")
     code = parse(code) if isinstance(code, str) else code
     groups: list[list[ArchCode]] = []
     if level in ("block", "both"):
@@ -243,6 +244,7 @@ def mutate(
             if children:
                 groups.append([ArchCode(code.block, m) for m in children])
     if not groups:
-        raise ValueError(f"no {level}-level mutation of {code} stays inside the given spaces")
+        raise InvalidCodeSpace(f"no {level}-level mutation of {code} stays inside the given spaces",
+                               hint="widen block_space / macro_space, or mutate at another level")
     group = groups[int(rng.integers(len(groups)))]
     return group[int(rng.integers(len(group)))]

@@ -27,6 +27,7 @@ Differences from the twins, each pinned by an exact test:
 
 from __future__ import annotations
 
+from nasoa_lib.errors import InvalidArchitectureCode, UnknownModelError
 from nasoa_lib.space.codes import ArchCode, parse
 
 REFERENCE_CODES: dict[str, str] = {
@@ -44,7 +45,8 @@ def reference_code(name: str) -> ArchCode:
     try:
         return parse(REFERENCE_CODES[name])
     except KeyError:
-        raise KeyError(f"no reference network {name!r}; known: {', '.join(REFERENCE_CODES)}") from None
+        raise UnknownModelError(f"no reference network {name!r}; known: {', '.join(REFERENCE_CODES)}",
+                                hint="pass one of the known names, or parse(code) for any other network") from None
 
 
 def mobilenetv2_setting(code: ArchCode | str) -> list[list[int]]:
@@ -55,7 +57,9 @@ def mobilenetv2_setting(code: ArchCode | str) -> list[list[int]]:
     """
     code = parse(code) if isinstance(code, str) else code
     if str(code.block) != INVERTED_BOTTLENECK_BLOCK:
-        raise ValueError(f"only the inverted bottleneck {INVERTED_BOTTLENECK_BLOCK!r} has a MobileNetV2 twin")
+        raise InvalidArchitectureCode(
+            f"only the inverted bottleneck {INVERTED_BOTTLENECK_BLOCK!r} has a MobileNetV2 twin",
+            hint=f"give a code whose block is {INVERTED_BOTTLENECK_BLOCK!r}, e.g. reference_code('mobilenetv2_style')")
     return [
         [INVERTED_BOTTLENECK_EXPANSION * cout // cin, cout, 1, stride]
         for _, cin, cout, stride in code.macro.blocks()

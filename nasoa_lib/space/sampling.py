@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from nasoa_lib.errors import InvalidCodeSpace
 from nasoa_lib.space.codes import MACRO_SPACE, NUM_STAGES, ArchCode, BlockCode, MacroCode, MacroSpace, Node
 from nasoa_lib.space.counting import (
     BLOCK_SPACE,
@@ -27,7 +28,8 @@ from nasoa_lib.space.ops import LAST_NODE_RATIO
 def _randbelow(rng: np.random.Generator, n: int) -> int:
     """A uniform integer in ``0..n-1`` for any positive Python int ``n`` (rejection sampling)."""
     if n <= 0:
-        raise ValueError(f"cannot sample below {n}")
+        raise InvalidCodeSpace(f"cannot sample below {n}",
+                               hint="the space holds no architecture to draw: widen its limits")
     bits = max(n.bit_length(), 1)
     words = (bits + 31) // 32
     while True:
