@@ -3,7 +3,8 @@
 One module per concept of the papers (see README):
 
 * foundation: ``profiles``, ``paths``, ``data``, ``store``, ``checkpoint``, ``provenance``,
-  ``device``, ``parallel``, ``errors``, ``report``, ``cli``;
+  ``device``, ``parallel``, ``errors``, ``reporting`` (outputs, notebook runner, index; ``report``
+  is the notebooks' import path for it), ``paper`` (every number quoted from the papers), ``cli``;
 * architecture core and training engine: ``space``, ``builder``, ``staged``, ``models``,
   ``measure``, ``train``, ``finetune``;
 * NASOA: ``preliminary``, ``search`` and ``zoo`` (offline NAS), ``metafeatures`` and ``metadata``

@@ -59,7 +59,7 @@ def _reproduce_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from nasoa_lib.report import run_notebooks
+    from nasoa_lib.reporting.runner import run_notebooks
 
     summary = run_notebooks(args.profile, only=args.only, force=args.force, progress=not args.no_progress)
     print(summary.format())
@@ -76,7 +76,7 @@ def _prepare_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from nasoa_lib.report import prepare_notebooks
+    from nasoa_lib.reporting.runner import prepare_notebooks
 
     written = prepare_notebooks(args.profile, args.out)
     print(f"prepared {len(written)} notebook(s) for profile {args.profile} in {args.out}")
@@ -91,7 +91,7 @@ def _index_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _index(args: argparse.Namespace) -> int:
-    from nasoa_lib.report import write_index
+    from nasoa_lib.reporting.index import write_index
 
     print(write_index())
     return EXIT_OK
@@ -146,7 +146,8 @@ def status_lines(profile: str) -> list[str]:
     """What ``profile``'s store and reports hold: zoo, predictors, meta-dataset, step-time tables,
     pretrained models, and each notebook's last run (``stale`` when its outputs left the store)."""
     from nasoa_lib import paths
-    from nasoa_lib.report import discover_notebooks, is_cached, notebook_fingerprint, read_runs, service_build_command
+    from nasoa_lib.reporting.outputs import read_runs
+    from nasoa_lib.reporting.runner import discover_notebooks, is_cached, notebook_fingerprint, service_build_command
     from nasoa_lib.store import ArtifactStore
 
     store = ArtifactStore.for_profile(profile)
@@ -196,7 +197,7 @@ def resolve_store_profile(given: str | None) -> str:
     default store: a :class:`StoreNotFoundError` naming them."""
     from nasoa_lib.errors import StoreNotFoundError
     from nasoa_lib.profiles import DEFAULT_PROFILE, available_profiles
-    from nasoa_lib.report import service_build_command
+    from nasoa_lib.reporting.runner import service_build_command
     from nasoa_lib.store import ArtifactStore
 
     if given is not None:

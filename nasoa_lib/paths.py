@@ -3,7 +3,7 @@
 ``NASOA_DATA_DIR``: prepared datasets (``NAME.npz`` + ``NAME.json``).
 ``NASOA_STORE``: root of the artifact/result store (default ``~/.cache/nasoa-study``),
 one sub-folder per profile so smoke runs never mix with laptop results.
-``NASOA_NOTEBOOK``: the notebook the runner is executing (set by :func:`nasoa_lib.report.run_notebooks`
+``NASOA_NOTEBOOK``: the notebook the runner is executing (set by :func:`nasoa_lib.reporting.runner.run_notebooks`
 for its kernel and inherited by pool workers); the store tags what it writes with it.
 """
 

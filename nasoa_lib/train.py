@@ -306,7 +306,7 @@ def load_pretrained(
     seed: int = 0,
 ) -> Pretrained:
     """The finished pretraining of ``name_or_code`` under the profile's recipe (never trains)."""
-    from nasoa_lib.report import service_build_command
+    from nasoa_lib.reporting.runner import service_build_command
     from nasoa_lib.store import ArtifactStore
 
     prof = resolve_profile(profile)

@@ -11,21 +11,17 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from nasoa_lib import paths
 from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, UnknownProfileError
-from nasoa_lib.report import (
+from nasoa_lib.reporting.index import write_index
+from nasoa_lib.reporting.outputs import load_headline, read_runs, save_figure, save_headline, save_table
+from nasoa_lib.reporting.runner import (
     discover_notebooks,
     is_cached,
-    load_headline,
     notebook_fingerprint,
     prepare_notebooks,
-    read_runs,
     run_notebooks,
-    save_figure,
-    save_headline,
-    save_table,
     select_notebooks,
     terminal_text,
     tidy_stream_outputs,
-    write_index,
 )
 
 
@@ -283,3 +279,23 @@ def test_a_failed_forced_run_keeps_the_last_good_report(tmp_path: Path, monkeypa
     run = read_runs("smoke", reports_root=reports)["01_x"]
     assert run["status"] == "failed" and run["html"] == "01_x.failed.html"
     assert not list(out.glob("*.running.ipynb"))
+
+
+def test_report_is_the_notebooks_import_path_to_the_reporting_package():
+    """Notebooks write ``from nasoa_lib import report`` / ``from nasoa_lib.report import save_*``:
+    the facade must hand them the very functions of :mod:`nasoa_lib.reporting`."""
+    import re
+
+    from nasoa_lib import report
+    from nasoa_lib.reporting import index, outputs, runner
+
+    used = set()
+    for nb in paths.NOTEBOOK_DIR.glob("*.ipynb"):
+        text = nb.read_text(encoding="utf-8")
+        used |= set(re.findall(r"\breport\.([a-z_]+)\(", text))
+        for names in re.findall(r"from nasoa_lib\.report import ([A-Za-z_, ]+)", text):
+            used |= {n.strip() for n in names.split(",")}
+    assert used and used <= set(report.__all__)
+    for name in report.__all__:
+        owner = next(m for m in (outputs, runner, index) if hasattr(m, name))
+        assert getattr(report, name) is getattr(owner, name)

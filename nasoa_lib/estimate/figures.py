@@ -8,31 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from nasoa_lib.paper import THESIS_NOTES, THESIS_TABLE_4_1, THESIS_TABLE_4_3  # noqa: F401 - notebook 08 imports them from here
+
 METHOD_LABELS = {"original": "Original (accuracy at this epoch)", "optimized": "Optimized (one refitted classifier)",
                  "estimate": "Ours (ensemble of K refitted classifiers)"}
 METHOD_COLORS = {"original": "tab:gray", "optimized": "tab:orange", "estimate": "tab:blue"}
-
-THESIS_TABLE_4_1 = pd.DataFrame(
-    [("random_search", 93.21, 0.78, 93.45, 0.27), ("hyperband", 93.36, 0.30, 93.77, 0.09), ("bohb", 93.35, 0.55, 93.45, 0.37)],
-    columns=["method", "without_mean", "without_std", "with_mean", "with_std"],
-)
-"""Thesis Table 4.1: test accuracy (%) of the architecture found on NAS-Bench-201 / CIFAR-10
-(global optimum 94.37 %), 5 runs, 200-epoch ground truth, search budgets 1..128 epochs."""
-
-THESIS_TABLE_4_3 = pd.DataFrame(
-    [("hyperband", "VGG-16", 85.38, 0.24, 85.60, 0.28), ("hyperband", "ResNet-18", 85.83, 0.43, 86.06, 0.64),
-     ("hyperband", "MobileNetV2", 86.53, 0.23, 86.62, 0.48), ("bohb", "VGG-16", 85.35, 0.44, 85.61, 0.38),
-     ("bohb", "ResNet-18", 86.04, 1.16, 86.53, 0.64), ("bohb", "MobileNetV2", 86.92, 0.46, 86.80, 0.71)],
-    columns=["method", "network", "without_mean", "without_std", "with_mean", "with_std"],
-)
-"""Thesis Table 4.3: test accuracy (%) after the RandAugment search on an 8000/2000 CIFAR-10 subset."""
-
-THESIS_NOTES = {
-    "estimate_overhead_epochs": 0.5,  # appendix A.1: "typically 0.5 epoch time" (NAS-Bench-201)
-    "fig_3_1": "ResNet-18 / CIFAR-100: the ensemble reaches >77 % at epoch 75 of 200 (about 2.7x faster)",
-    "fig_4_3_4_4": "100 NAS-Bench-201 architectures x 3 runs: 'Ours' has lower absolute error and higher "
-    "Kendall tau than 'Original' at every epoch checked (every 10 of 200)",
-}
 
 
 def plot_estimation_curves(curves: pd.DataFrame, members: Sequence[tuple[str, int]], window: int):

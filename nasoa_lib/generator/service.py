@@ -60,7 +60,7 @@ class Service:
 def _build_hint(prof: Profile) -> str:
     """The one command that builds everything the service reads (zoo, reference network,
     meta-dataset, predictor): re-running it recomputes only what the store lacks."""
-    from nasoa_lib.report import service_build_command
+    from nasoa_lib.reporting.runner import service_build_command
 
     return f"build it with: {service_build_command(prof.name)}"
 

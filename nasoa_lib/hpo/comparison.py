@@ -37,11 +37,11 @@ from nasoa_lib.generator import (
 from nasoa_lib.generator.online import run as run_recommendation
 from nasoa_lib.generator.runs import cached_run, charged_seconds, run_key
 from nasoa_lib.hpo.methods import (
-    BY_KEY, METHODS, MODELS_BASELINES, MODELS_FIXED, MODELS_ZOO, PAPER_TABLE4, PAPER_TABLE5, SEARCH_BOHB,
-    SEARCH_RANDOM, Method,
+    BY_KEY, METHODS, MODELS_BASELINES, MODELS_FIXED, MODELS_ZOO, SEARCH_BOHB, SEARCH_RANDOM, Method,
 )
 from nasoa_lib.hpo.search import SearchResult, bohb, random_search
 from nasoa_lib.hpo.space import SearchSpace, Trial
+from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 

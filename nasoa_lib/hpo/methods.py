@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5  # noqa: F401 - re-exported by nasoa_lib.hpo
+
 SEARCH_RANDOM, SEARCH_BOHB, SEARCH_GENERATOR = "random_search", "bohb", "generator"
 MODELS_FIXED, MODELS_BASELINES, MODELS_ZOO = "fixed", "baselines", "zoo"
 
@@ -58,23 +60,3 @@ METHODS: tuple[Method, ...] = (
 )
 BY_KEY = {m.key: m for m in METHODS}
 
-#: NASOA Table 4 (fine-tuning accuracy, %; search cost as printed).
-PAPER_TABLE4: dict[str, dict[str, float | str]] = {
-    "rs_hpo_only": {"cost": "x40", "Aircrafts": 63.07, "MIT67": 75.60, "Sf-Car": 67.47, "Sf-Dog": 86.25},
-    "bohb_hpo_only": {"cost": "x40", "Aircrafts": 72.70, "MIT67": 77.61, "Sf-Car": 70.94, "Sf-Dog": 87.41},
-    "rs": {"cost": "x40", "Aircrafts": 81.07, "MIT67": 79.93, "Sf-Car": 88.99, "Sf-Dog": 89.06},
-    "bohb": {"cost": "x40", "Aircrafts": 82.34, "MIT67": 79.85, "Sf-Car": 89.01, "Sf-Dog": 89.49},
-    "zoo_rs": {"cost": "x40", "Aircrafts": 83.71, "MIT67": 80.97, "Sf-Car": 87.84, "Sf-Dog": 92.75},
-    "zoo_bohb": {"cost": "x40", "Aircrafts": 84.67, "MIT67": 82.34, "Sf-Car": 89.03, "Sf-Dog": 93.74},
-    "oa_only": {"cost": "x1", "Aircrafts": 81.22, "MIT67": 79.33, "Sf-Car": 84.56, "Sf-Dog": 89.70},
-    "zoo_offline": {"cost": "x1", "Aircrafts": 81.31, "MIT67": 75.97, "Sf-Car": 88.81, "Sf-Dog": 88.58},
-    "nasoa": {"cost": "x1", "Aircrafts": 82.54, "MIT67": 80.30, "Sf-Car": 88.20, "Sf-Dog": 92.30},
-}
-#: NASOA Table 5: the ablation rows (method key, label, fixed/existing/NAS models, adaptive
-#: scheduler, cost) and their average accuracy over the test datasets (%).
-PAPER_TABLE5: tuple[tuple[str, str, str, float], ...] = (
-    ("bohb_hpo_only", "BOHB", "fixed model, x40", 77.2),
-    ("zoo_bohb", "+ Our Zoo", "NAS models, x40", 87.5),
-    ("oa_only", "Our OA", "existing models + adaptive scheduler, x1", 83.7),
-    ("nasoa", "NASOA", "NAS models + adaptive scheduler, x1", 85.8),
-)

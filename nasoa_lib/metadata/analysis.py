@@ -16,6 +16,7 @@ import pandas as pd
 
 from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.metafeatures import NUMERIC_FEATURES, TARGET_COLUMN
+from nasoa_lib.paper import PAPER_META_DATASET as PAPER
 
 #: Features shown on a log axis and binned in log space.
 LOG_FEATURES = ("images_per_class", "iterations", "lr")
@@ -123,10 +124,6 @@ def throughput(frame: pd.DataFrame, workers: int) -> pd.DataFrame:
                "mean_train_seconds": frame["train_seconds"].mean(), "mean_iterations": frame["iterations"].mean(),
                "runs_per_hour": workers * 3600.0 / frame["wall_seconds"].mean()}
     return pd.concat([table, pd.DataFrame([overall])], ignore_index=True)
-
-
-#: NASOA section 4.3's meta-dataset, printed beside ours.
-PAPER = {"runs": 30000, "meta_train_runs": 24000, "meta_validation_runs": 6000, "meta_train_datasets": 5}
 
 
 def headline(frame: pd.DataFrame, sanity: pd.DataFrame, workers: int) -> dict[str, Any]:

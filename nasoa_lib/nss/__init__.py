@@ -9,7 +9,13 @@
 ``study``: notebook 09's plan, runs, tables and figures.
 """
 
-from nasoa_lib.nss.flops import architecture_flops, flops_loss, format_flops, space_expected_flops
+from nasoa_lib.nss.flops import (
+    architecture_flops,
+    architecture_params,
+    flops_loss,
+    format_flops,
+    space_expected_flops,
+)
 from nasoa_lib.nss.macro import EliteMacroSpace, elite_macro_space
 from nasoa_lib.nss.search import NSSConfig, SpaceDistribution, gumbel_softmax_hard, run_search, temperature
 from nasoa_lib.nss.spaces import Architecture, ExpandedSpace, NetworkSpace
@@ -17,6 +23,6 @@ from nasoa_lib.nss.supernet import StandaloneNet, SuperNet, build
 
 __all__ = [
     "Architecture", "EliteMacroSpace", "ExpandedSpace", "NSSConfig", "NetworkSpace", "SpaceDistribution",
-    "StandaloneNet", "SuperNet", "architecture_flops", "build", "elite_macro_space", "flops_loss",
-    "format_flops", "gumbel_softmax_hard", "run_search", "space_expected_flops", "temperature",
+    "StandaloneNet", "SuperNet", "architecture_flops", "architecture_params", "build", "elite_macro_space",
+    "flops_loss", "format_flops", "gumbel_softmax_hard", "run_search", "space_expected_flops", "temperature",
 ]

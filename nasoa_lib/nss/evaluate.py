@@ -38,6 +38,7 @@ from nasoa_lib.nss.search import (
 from nasoa_lib.nss.spaces import Architecture, NetworkSpace
 from nasoa_lib.nss.supernet import SuperNet
 from nasoa_lib.schedule import cosine_lr
+from nasoa_lib.space.protocol import SearchSpace
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore
@@ -123,7 +124,7 @@ class SuperNetEvaluator:
         return architecture_flops(arch, self.data.x_test.shape[-1], self.data.num_classes)
 
 
-def evaluate_samples(evaluator: SuperNetEvaluator, space: NetworkSpace, n: int, seed: int,
+def evaluate_samples(evaluator: SuperNetEvaluator, space: SearchSpace[Architecture], n: int, seed: int,
                      store, evalnet_key: str, label: str,
                      progress: Callable | None = None) -> list[dict]:
     """n architectures drawn uniformly from ``space`` with FLOPs and error (Figs 3-4); cached."""
@@ -135,7 +136,7 @@ def evaluate_samples(evaluator: SuperNetEvaluator, space: NetworkSpace, n: int, 
         return found["rows"]
     rng = np.random.default_rng([seed, 11])
     rows = []
-    for arch in space.sample_many(n, rng):
+    for arch in (space.sample(rng) for _ in range(n)):
         rows.append({"space": label, "space_code": str(space), "arch": str(arch),
                      "flops": evaluator.flops(arch), "error": evaluator.error(arch)})
         if progress:
@@ -148,7 +149,7 @@ def within(flops: float, target: float, tolerance: float) -> bool:
     return abs(flops / target - 1.0) <= tolerance
 
 
-def sample_within_tolerance(evaluator: SuperNetEvaluator, space: NetworkSpace, target: float,
+def sample_within_tolerance(evaluator: SuperNetEvaluator, space: SearchSpace[Architecture], target: float,
                             tolerance: float, n: int, max_draws: int, seed: int, store: ArtifactStore,
                             evalnet_key: str, label: str) -> dict:
     """Up to n architectures of ``space`` within +-tolerance of ``target`` by rejection (Fig 5d)."""
@@ -192,9 +193,10 @@ class NASResult:
         return asdict(self)
 
 
-def sampling_nas(evaluator: SuperNetEvaluator, space: NetworkSpace, target: float, run: int,
+def sampling_nas(evaluator: SuperNetEvaluator, space: SearchSpace[Architecture], target: float, run: int,
                  config: NSSConfig) -> NASResult:
-    """Sampling-based NAS inside ``space`` over the evaluation super network (module docstring)."""
+    """Sampling-based NAS inside ``space`` over the evaluation super network (module docstring); it
+    only draws from the space (the :class:`~nasoa_lib.space.protocol.SearchSpace` protocol)."""
     rng = np.random.default_rng([config.seed, 17, run, int(target) % (2**31)])
     hits: list[Architecture] = []
     first_hit, draws = None, 0

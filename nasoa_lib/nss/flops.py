@@ -20,9 +20,7 @@ from typing import Sequence
 import torch
 
 from nasoa_lib.nss.spaces import STAGE_STRIDES, STEM_WIDTH, Architecture, NetworkSpace
-
-PAPER_IMAGE_SIZE = 32
-"""CIFAR-10/100 resolution of the paper's experiments (Sec. 4.1)."""
+from nasoa_lib.paper import NSS_PAPER_IMAGE_SIZE as PAPER_IMAGE_SIZE  # noqa: F401 - its old import path
 
 
 def stage_sides(image_size: int, strides: Sequence[int] = STAGE_STRIDES) -> list[int]:
@@ -51,6 +49,18 @@ def architecture_flops(arch: Architecture, image_size: int, num_classes: int,
     ew = [float(w) for w in arch.widths]
     ew2 = [float(w * w) for w in arch.widths]
     return int(round(_polynomial(ed, ew, ew2, image_size, num_classes, stem_width)))
+
+
+def architecture_params(arch: Architecture, num_classes: int, stem_width: int = STEM_WIDTH) -> int:
+    """Parameters of ``supernet.build(arch, num_classes)``: conv weights, BatchNorm scale and shift,
+    the linear head (the first block of each stage has a 1x1 + BN projection)."""
+    total = 9 * 3 * stem_width + 2 * stem_width
+    c = stem_width
+    for d, w in zip(arch.depths, arch.widths):
+        total += 9 * c * w + 9 * w * w + 4 * w + c * w + 2 * w
+        total += (d - 1) * (18 * w * w + 4 * w)
+        c = w
+    return total + c * num_classes + num_classes
 
 
 def space_expected_flops(space: NetworkSpace, image_size: int, num_classes: int,

@@ -3,8 +3,10 @@
 NSS serves Elite Spaces "as NAS search spaces". :class:`EliteMacroSpace` is the plug-in for the
 Offline NAS stage (not built yet): it draws architectures uniformly from the space (``sample``),
 mutates one stage's depth or width inside the space (``mutate``, for evolutionary search such as
-NASOA's), tells whether an architecture belongs (``contains``, a constraint) and builds it
-(``build``). Depths map to blocks per stage, widths to channels per stage.
+NASOA's), tells whether an architecture belongs (``contains``, a constraint), builds it (``build``)
+and costs it (``complexity``): the :class:`~nasoa_lib.space.protocol.SearchSpace` protocol, each
+method delegating to :class:`NetworkSpace`, with this space's classes and image size as defaults.
+Depths map to blocks per stage, widths to channels per stage.
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nasoa_lib.builder import Complexity
 from nasoa_lib.errors import InvalidNetworkSpace
 from nasoa_lib.nss.flops import architecture_flops
 from nasoa_lib.nss.spaces import Architecture, ExpandedSpace, NetworkSpace
-from nasoa_lib.nss.supernet import StandaloneNet, build
+from nasoa_lib.nss.supernet import StandaloneNet
 
 
 @dataclass(frozen=True)
@@ -40,28 +43,26 @@ class EliteMacroSpace:
                                       hint="sample or mutate with this EliteMacroSpace")
 
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
-        """Change one stage's depth or width to another value of its range (the result differs
-        from ``arch`` unless the space holds a single architecture)."""
+        """Change one stage's depth or width inside the space (:meth:`NetworkSpace.mutate`)."""
         self.check(arch)
-        if self.space.size == 1:
-            return arch
-        while True:
-            stage = int(rng.integers(self.space.num_stages))
-            field = "depths" if rng.random() < 0.5 else "widths"
-            lo, hi = getattr(self.space, field)[stage]
-            if hi == lo:
-                continue
-            values = list(getattr(arch, field))
-            choices = [v for v in range(lo, hi + 1) if v != values[stage]]
-            values[stage] = int(rng.choice(choices))
-            return Architecture(**{**{"depths": arch.depths, "widths": arch.widths}, field: tuple(values)})
+        return self.space.mutate(arch, rng)
 
     def flops(self, arch: Architecture) -> int:
         return architecture_flops(arch, self.image_size, self.num_classes)
 
-    def build(self, arch: Architecture) -> StandaloneNet:
+    def build(self, arch: Architecture, num_classes: int | None = None,
+              image_size: int | None = None) -> StandaloneNet:
+        """The stand-alone network (:meth:`NetworkSpace.build`); by default for this space's classes."""
         self.check(arch)
-        return build(arch, self.num_classes)
+        return self.space.build(arch, self.num_classes if num_classes is None else num_classes,
+                                self.image_size if image_size is None else image_size)
+
+    def complexity(self, arch: Architecture, num_classes: int | None = None,
+                   image_size: int | None = None) -> Complexity:
+        """Parameters and multiply-adds (:meth:`NetworkSpace.complexity`); by default at this space's
+        image size and classes."""
+        return self.space.complexity(arch, self.num_classes if num_classes is None else num_classes,
+                                     self.image_size if image_size is None else image_size)
 
 
 def elite_macro_space(space: NetworkSpace | str, expanded: ExpandedSpace | None = None,

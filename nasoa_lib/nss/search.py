@@ -31,13 +31,13 @@ from torch import nn
 from nasoa_lib.checkpoint import load_checkpoint, restore, resume, save_checkpoint
 from nasoa_lib.data import load_dataset, random_flip_crop, to_tensor
 from nasoa_lib.errors import InvalidNetworkSpace
-from nasoa_lib.nss.flops import (
-    PAPER_IMAGE_SIZE,
-    expected_flops_from_moments,
-    space_expected_flops,
-)
+from nasoa_lib.nss.flops import expected_flops_from_moments, space_expected_flops
 from nasoa_lib.nss.spaces import Architecture, ExpandedSpace, NetworkSpace, _uniform_moments
 from nasoa_lib.nss.supernet import SuperNet
+from nasoa_lib.paper import NSS_PAPER_ARCH_LR as PAPER_ARCH_LR
+from nasoa_lib.paper import NSS_PAPER_ARCH_STEPS as PAPER_ARCH_STEPS
+from nasoa_lib.paper import NSS_PAPER_EXPANDED_SPACE
+from nasoa_lib.paper import NSS_PAPER_IMAGE_SIZE as PAPER_IMAGE_SIZE
 from nasoa_lib.schedule import cosine_lr
 
 if TYPE_CHECKING:
@@ -45,11 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PAPER_EXPANDED = ExpandedSpace(16, 512, 4, 32)
-PAPER_ARCH_LR = 3e-4
-"""DARTS [21] architecture learning rate (NSS supp. 6.4.1 follows DARTS' settings)."""
-PAPER_ARCH_STEPS = 35 * math.ceil(25_000 / 64)
-"""Theta updates of one paper search: 35 search epochs over CIFAR's 25K validation half, batch 64."""
+PAPER_EXPANDED = ExpandedSpace(**NSS_PAPER_EXPANDED_SPACE)
+"""The NSS paper's Expanded Search Space (:data:`nasoa_lib.paper.NSS_PAPER_EXPANDED_SPACE`)."""
 
 
 @dataclass(frozen=True)

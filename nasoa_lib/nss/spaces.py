@@ -24,11 +24,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from nasoa_lib.errors import InvalidNetworkSpace
+
+if TYPE_CHECKING:
+    from nasoa_lib.builder import Complexity
+    from nasoa_lib.nss.supernet import StandaloneNet
 
 NUM_STAGES = 3
 STEM_WIDTH = 16
@@ -109,6 +113,8 @@ class NetworkSpace:
 
     Architectures of the space are uniformly distributed over it (Eq. 3 and the derivation in
     supplementary 6.2), so its expected FLOPs and its samples follow from the ranges alone.
+    It is a :class:`~nasoa_lib.space.protocol.SearchSpace` of :class:`Architecture` values
+    (``sample``, ``mutate``, ``contains``, ``build``, ``complexity``), as NASOA's code space is.
     """
 
     depths: tuple[tuple[int, int], ...]
@@ -184,6 +190,45 @@ class NetworkSpace:
 
     def sample_many(self, n: int, rng: np.random.Generator) -> list[Architecture]:
         return [self.sample(rng) for _ in range(n)]
+
+    def check(self, arch: Architecture) -> None:
+        """Raise :class:`InvalidNetworkSpace` unless ``arch`` lies in the space."""
+        if not self.contains(arch):
+            raise InvalidNetworkSpace(f"architecture {arch} is outside the space {self}",
+                                      hint="sample or mutate with this space")
+
+    def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
+        """Change one stage's depth or width to another value of its range (the result differs
+        from ``arch`` unless the space holds a single architecture); the mutation an evolutionary
+        search such as NASOA's applies inside an Elite Space (NSS Sec. 4.3)."""
+        self.check(arch)
+        if self.size == 1:
+            return arch
+        while True:
+            stage = int(rng.integers(self.num_stages))
+            field = "depths" if rng.random() < 0.5 else "widths"
+            lo, hi = getattr(self, field)[stage]
+            if hi == lo:
+                continue
+            values = list(getattr(arch, field))
+            choices = [v for v in range(lo, hi + 1) if v != values[stage]]
+            values[stage] = int(rng.choice(choices))
+            return Architecture(**{**{"depths": arch.depths, "widths": arch.widths}, field: tuple(values)})
+
+    def build(self, arch: Architecture, num_classes: int, image_size: int = 32) -> StandaloneNet:
+        """The stand-alone network of ``arch`` (:func:`nasoa_lib.nss.supernet.build`); it pools
+        globally, so ``image_size`` does not change it."""
+        from nasoa_lib.nss.supernet import build
+
+        self.check(arch)
+        return build(arch, num_classes)
+
+    def complexity(self, arch: Architecture, num_classes: int, image_size: int = 32) -> Complexity:
+        """Parameters and multiply-adds of :meth:`build` (:mod:`nasoa_lib.nss.flops`, Eq. 4's count)."""
+        from nasoa_lib.builder import Complexity
+        from nasoa_lib.nss.flops import architecture_flops, architecture_params
+
+        return Complexity(architecture_params(arch, num_classes), architecture_flops(arch, image_size, num_classes))
 
     def moments(self) -> dict[str, np.ndarray]:
         """Per-stage E[d], E[w], E[w^2] of a uniformly drawn architecture (inputs of the FLOPs model)."""

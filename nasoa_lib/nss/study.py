@@ -22,6 +22,7 @@ from nasoa_lib.nss.flops import format_flops, space_expected_flops
 from nasoa_lib.nss.search import NSSConfig, NSSData, load_nss_data, run_search, scaled_targets, search_steps
 from nasoa_lib.nss.spaces import NetworkSpace
 from nasoa_lib.nss.supernet import SuperNet
+from nasoa_lib.paper import NSS_PAPER_TABLE1 as PAPER_TABLE1
 
 log = logging.getLogger(__name__)
 
@@ -30,15 +31,6 @@ INFERENCE_SPEEDUP = 1.7
 SEARCH_STEP_PASSES = 2.9
 """A search step (weight step + Theta step, each on a fresh path) costs ~2.9 uniform training passes
 (measured on the laptop profile, 2-core CPU)."""
-
-PAPER_TABLE1 = pd.DataFrame(
-    [  # NSS Table 1 averages (CIFAR-10 / CIFAR-100, 6 targets 600MF..24GF), for comparison only
-        {"dataset": "CIFAR-10 (paper)", "space": "Elite", "deviation_%": 2.1, "samples": 5.0, "error_%": 4.00},
-        {"dataset": "CIFAR-10 (paper)", "space": "Expanded", "deviation_%": 5.5, "samples": 43.2, "error_%": 4.52},
-        {"dataset": "CIFAR-100 (paper)", "space": "Elite", "deviation_%": 2.2, "samples": 5.0, "error_%": 20.02},
-        {"dataset": "CIFAR-100 (paper)", "space": "Expanded", "deviation_%": 5.9, "samples": 46.8, "error_%": 22.28},
-    ]
-)
 
 
 def measure_throughput(config: NSSConfig, num_classes: int, steps: int = 6) -> float:

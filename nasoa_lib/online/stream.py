@@ -33,6 +33,7 @@ from nasoa_lib.errors import NasoaError, UnknownRunError
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, TARGET_COLUMN
 from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
 from nasoa_lib.online.predictor import AccuracyPredictor, PredictorConfig, make_predictor
+from nasoa_lib.paper import PAPER_ADAPTIVE_LABEL, PAPER_TABLE3  # noqa: F401 - notebook 06 reads online.PAPER_TABLE3
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore
@@ -43,24 +44,12 @@ log = logging.getLogger(__name__)
 STREAM_KIND = "online_stream"
 STREAM_VERSION = 1
 SEGMENTS: dict[str, tuple[float, float]] = {"all": (0.0, 1.0), "20-40%": (0.2, 0.4), "80-100%": (0.8, 1.0)}
-ADAPTIVE_LABEL = "Ours Adaptive MLP"
+ADAPTIVE_LABEL = PAPER_ADAPTIVE_LABEL
 OFFLINE_LABEL = "Offline fixed MLP (L=10)"
 #: Table 3's floor, not in the paper: predict the mean accuracy of the runs seen so far, ignoring
 #: every meta-feature. An online predictor that does not beat it has learned nothing from them.
 REFERENCE_LABEL = "Running mean (no meta-features)"
 
-#: NASOA Table 3 (30K runs: online stream of the meta-dataset; percentages of accuracy).
-PAPER_TABLE3 = pd.DataFrame(
-    [
-        ("Fixed MLP (L=3)", 10.07, 1.94, 8.99, 1.56, 7.99, 1.21),
-        ("Fixed MLP (L=6)", 9.12, 1.71, 9.03, 1.62, 7.16, 1.04),
-        ("Fixed MLP (L=10)", 8.45, 1.59, 8.46, 1.53, 6.68, 0.96),
-        ("Fixed MLP (L=14)", 11.24, 2.91, 8.34, 1.54, 4.62, 0.46),
-        (ADAPTIVE_LABEL, 7.51, 1.36, 7.55, 1.11, 3.73, 0.28),
-    ],
-    columns=["predictor", "all MAE %", "all MSE %", "20-40% MAE %", "20-40% MSE %", "80-100% MAE %",
-             "80-100% MSE %"],
-)
 
 
 @dataclass(frozen=True)

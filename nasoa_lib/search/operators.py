@@ -12,6 +12,10 @@ crowding distance, binary tournament) is used unchanged; only these operators ar
 * :class:`CodeDuplicates` rejects a child equal to another child, to a member of the population,
   or to any code this search has already evaluated, so an evaluation is never spent twice and
   pymoo's mating loop refills until exactly N offspring exist.
+
+Sampling, mutation and :func:`sample_distinct` talk to the space only through the
+:class:`~nasoa_lib.space.protocol.SearchSpace` protocol (``sample``, ``mutate``), so any space whose
+architectures are strings plugs in; :class:`CodeSpace` is NASOA's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pymoo.core.mutation import Mutation
 from pymoo.core.problem import Problem
 from pymoo.core.sampling import Sampling
 
-from nasoa_lib.errors import InvalidCodeSpace, InvalidSearchSetup
+from nasoa_lib.builder import Complexity, build, complexity
+from nasoa_lib.errors import InvalidArchitectureCode, InvalidCodeSpace, InvalidSearchSetup
 from nasoa_lib.space import (
     ArchCode,
     BlockSpace,
@@ -38,6 +43,8 @@ from nasoa_lib.space import (
     sample_block,
     sample_macro,
 )
+from nasoa_lib.space.protocol import SearchSpace
+from nasoa_lib.staged import StagedNetwork
 
 MAX_SAMPLING_TRIES = 1000
 
@@ -63,6 +70,10 @@ class CodeSpace:
     ``level="block"``: blocks of ``block_space`` on the fixed ``skeleton`` macro (block-level search).
     ``level="macro"``: one of ``blocks`` (the best blocks of the block search) with a macro of
     ``macro_space``; mutation changes the macro or swaps the block for another of ``blocks``.
+
+    Implements :class:`~nasoa_lib.space.protocol.SearchSpace` over code strings (a code's string is
+    the exact value of the architecture and what pymoo's ``X`` and the store keys hold); the
+    operators and the random baseline below only use that protocol.
     """
 
     level: str
@@ -84,12 +95,15 @@ class CodeSpace:
         object.__setattr__(self, "blocks", tuple(str(parse_block(b)) for b in self.blocks))
 
     def sample(self, rng: np.random.Generator) -> str:
+        """A code drawn uniformly: a block of ``block_space`` on the skeleton, or one of ``blocks``
+        with a macro of ``macro_space``."""
         if self.level == "block":
             return str(ArchCode(sample_block(rng, self.block_space), self.skeleton))
         block = parse_block(self.blocks[int(rng.integers(len(self.blocks)))])
         return str(ArchCode(block, sample_macro(rng, self.macro_space)))
 
     def mutate(self, code: str, rng: np.random.Generator) -> str:
+        """One of the paper's mutation operators of this level (NASOA section 3.3)."""
         arch = parse(code)
         if self.level == "block":
             return str(mutate(arch, rng, "block", block_space=self.block_space))
@@ -97,6 +111,26 @@ class CodeSpace:
         if others and rng.random() < 1.0 / 6.0:  # block swap: one operator among the five macro ones
             return str(ArchCode(parse_block(others[int(rng.integers(len(others)))]), arch.macro))
         return str(mutate(arch, rng, "macro", macro_space=self.macro_space))
+
+    def contains(self, code: ArchCode | str) -> bool:
+        """Whether ``code`` is a valid code this space can draw."""
+        try:
+            arch = parse(code)
+        except InvalidArchitectureCode:
+            return False
+        if self.level == "block":
+            return arch.macro == self.skeleton and self.block_space.contains(arch.block)
+        return str(arch.block) in self.blocks and self.macro_space.contains(arch.macro)
+
+    def build(self, code: ArchCode | str, num_classes: int, image_size: int = 32,
+              small_image_stem: bool = False) -> StagedNetwork:
+        """:func:`nasoa_lib.builder.build`."""
+        return build(code, num_classes, image_size, small_image_stem)
+
+    def complexity(self, code: ArchCode | str, num_classes: int, image_size: int = 224,
+                   small_image_stem: bool = False) -> Complexity:
+        """:func:`nasoa_lib.builder.complexity`."""
+        return complexity(code, num_classes, image_size, small_image_stem)
 
     def to_dict(self) -> dict:
         return {
@@ -114,7 +148,7 @@ class CodeSpace:
         }
 
 
-def sample_distinct(space: CodeSpace, n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
+def sample_distinct(space: SearchSpace[str], n: int, rng: np.random.Generator, exclude: set[str]) -> list[str]:
     """``n`` distinct codes of ``space`` not in ``exclude`` (error if the space is too small)."""
     out: list[str] = []
     taken = set(exclude)
@@ -127,17 +161,21 @@ def sample_distinct(space: CodeSpace, n: int, rng: np.random.Generator, exclude:
             out.append(code)
         elif tries > MAX_SAMPLING_TRIES * max(1, n):
             raise InvalidSearchSetup(
-                f"could only draw {len(out)} of {n} distinct new codes from the {space.level}-level space; "
+                f"could only draw {len(out)} of {n} distinct new codes from {_space_name(space)}; "
                 "widen the space or lower the population/budget",
                 hint="raise the space's limits (block_space / macro_space) or lower the population in the search: section",
             )
     return out
 
 
+def _space_name(space: SearchSpace[str]) -> str:
+    return f"the {space.level}-level space" if isinstance(space, CodeSpace) else f"the space {space}"
+
+
 class CodeSampling(Sampling):
     """The initial population: distinct codes drawn uniformly from the space."""
 
-    def __init__(self, space: CodeSpace, duplicates: "CodeDuplicates") -> None:
+    def __init__(self, space: SearchSpace[str], duplicates: "CodeDuplicates") -> None:
         super().__init__()
         self.space = space
         self.duplicates = duplicates
@@ -158,7 +196,7 @@ class CopyParents(Crossover):
 class CodeMutation(Mutation):
     """One of the paper's mutation operators per child (every child is mutated: ``prob=1``)."""
 
-    def __init__(self, space: CodeSpace) -> None:
+    def __init__(self, space: SearchSpace[str]) -> None:
         super().__init__(prob=1.0)
         self.space = space
 

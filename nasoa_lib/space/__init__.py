@@ -6,7 +6,8 @@ A network is a short string (the released ET-NAS notation, see :mod:`nasoa_lib.s
     >>> str(parse("011-_32_2-211-2-111122"))
     '011-_32_2-211-2-111122'
 
-``nasoa_lib.builder.build(code, num_classes)`` turns a code into a network.
+``nasoa_lib.builder.build(code, num_classes)`` turns a code into a network. :class:`SearchSpace`
+(``protocol``) is the small interface NASOA's and NSS's spaces share with the optimisers.
 """
 
 from nasoa_lib.space.codes import (
@@ -41,6 +42,7 @@ from nasoa_lib.space.counting import (
 from nasoa_lib.space.etnas import RELEASED, RELEASED_CODES, ReleasedModel, from_released, released_code, to_released
 from nasoa_lib.space.mutation import block_neighbours, macro_neighbours, mutate
 from nasoa_lib.space.ops import OPERATIONS, RATIO_DIGITS, Operation
+from nasoa_lib.space.protocol import SearchSpace
 from nasoa_lib.space.references import REFERENCE_CODES, mobilenetv2_setting, reference_code
 from nasoa_lib.space.sampling import sample_arch, sample_block, sample_macro
 
@@ -51,5 +53,5 @@ __all__ = [
     "parse", "parse_block", "parse_macro", "describe", "count_blocks", "count_macros", "count_table",
     "sample_arch", "sample_block", "sample_macro", "mutate", "block_neighbours", "macro_neighbours",
     "RELEASED", "RELEASED_CODES", "ReleasedModel", "released_code", "from_released", "to_released",
-    "REFERENCE_CODES", "reference_code", "mobilenetv2_setting",
+    "REFERENCE_CODES", "reference_code", "mobilenetv2_setting", "SearchSpace",
 ]

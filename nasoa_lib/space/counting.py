@@ -14,6 +14,7 @@ from itertools import combinations, product
 from math import comb
 
 from nasoa_lib.errors import InvalidCodeSpace
+from nasoa_lib.paper import PAPER_BLOCKS, PAPER_MACROS
 from nasoa_lib.space.codes import (
     MACRO_SPACE,
     MAX_NODES,
@@ -23,9 +24,6 @@ from nasoa_lib.space.codes import (
     Skip,
 )
 from nasoa_lib.space.ops import OPERATIONS, RATIO_DIGITS
-
-PAPER_BLOCKS = 5.4e6
-PAPER_MACROS = 1.5e7
 
 
 @dataclass(frozen=True)
