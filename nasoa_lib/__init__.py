@@ -5,8 +5,10 @@ One module per concept of the papers (see README):
 * foundation: ``profiles``, ``paths``, ``data``, ``store``, ``checkpoint``, ``provenance``,
   ``device``, ``parallel``, ``errors``, ``reporting`` (outputs, notebook runner, index; ``report``
   is the notebooks' import path for it), ``paper`` (every number quoted from the papers), ``cli``;
-* architecture core and training engine: ``space``, ``builder``, ``staged``, ``models``,
-  ``measure``, ``train``, ``finetune``;
+* architecture core and training engine: ``space`` (codes, grammar, mutation, and the
+  ``SearchSpace`` protocol both NAS spaces implement), ``builder``, ``staged``, ``models``,
+  ``measure`` (the one step timer), ``schedule`` (every learning-rate schedule), ``train``,
+  ``finetune``;
 * NASOA: ``preliminary``, ``search`` and ``zoo`` (offline NAS), ``metafeatures`` and ``metadata``
   (the meta-dataset), ``online`` (the Hedge-Backpropagation predictor), ``generator`` (G(D, T)),
   ``hpo`` and ``multifidelity`` (the RS / BOHB baselines);
