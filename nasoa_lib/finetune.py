@@ -188,6 +188,84 @@ class FinetuneResult:
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name != "model"})
 
 
+@dataclass(frozen=True)
+class FinetuneRunSpec:
+    """Everything that determines a fine-tuning run; :attr:`key` (the
+    :func:`~nasoa_lib.store.spec_key` of :meth:`to_dict`) is the run's key in the store, so a
+    cached grid skips finished runs. ``task`` is the task's JSON spec (``Task.spec``)."""
+
+    pretrained: str | None
+    model: str | None
+    task: Any
+    regime: Regime
+    time_limit: float | None
+    seed: int
+    eval_points: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "stage": FINETUNE_KIND,
+            "pretrained": self.pretrained,
+            "model": self.model,
+            "task": self.task,
+            "regime": self.regime.to_dict(),
+            "time_limit": self.time_limit,
+            "seed": self.seed,
+            "eval_points": self.eval_points,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FinetuneRunSpec":
+        if data.get("stage", FINETUNE_KIND) != FINETUNE_KIND:
+            raise InvalidRegimeError(f"not a fine-tuning run spec: stage {data.get('stage')!r}",
+                                     hint=f"read records of kind {FINETUNE_KIND!r} only")
+        return cls(data["pretrained"], data["model"], data["task"], Regime.from_dict(data["regime"]),
+                   data["time_limit"], data["seed"], data["eval_points"])
+
+    @property
+    def key(self) -> str:
+        from nasoa_lib.store import spec_key
+
+        return spec_key(self.to_dict())
+
+
+@dataclass(frozen=True)
+class FinetuneRecord:
+    """A fine-tuning run as stored under ``(FINETUNE_KIND, spec.key)``: its spec, what it measured,
+    and (for :func:`nasoa_lib.generator.runs.cached_run`) the call's whole wall-clock.
+
+    :meth:`to_dict` is exactly the flat JSON object the store holds (spec keys, result keys,
+    ``wall_seconds`` only when measured, then ``extra``); :meth:`from_dict` reads it back, keys it
+    does not know going to ``extra``.
+    """
+
+    spec: FinetuneRunSpec
+    result: FinetuneResult
+    wall_seconds: float | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {**self.spec.to_dict(), **self.result.to_dict()}
+        if self.wall_seconds is not None:
+            out["wall_seconds"] = self.wall_seconds
+        out.update(self.extra)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "FinetuneRecord":
+        known = {"stage", "wall_seconds", *(f.name for f in fields(FinetuneRunSpec)), *(f.name for f in fields(FinetuneResult))}
+        return cls(FinetuneRunSpec.from_dict(data), FinetuneResult.from_dict(data), data.get("wall_seconds"),
+                   {k: v for k, v in data.items() if k not in known})
+
+    @property
+    def charged_seconds(self) -> float:
+        """Seconds a method is charged for the run: its recorded wall-clock, or (a record written
+        by :func:`finetune_cached` has none) training + evaluation."""
+        if self.wall_seconds is not None:
+            return float(self.wall_seconds)
+        return float(self.result.train_seconds) + float(self.result.eval_seconds)
+
+
 def worker_threads(workers: int = 1, cores: int | None = None) -> int:
     """Torch intra-op threads for each of ``workers`` parallel fine-tuning processes.
 
@@ -222,18 +300,9 @@ def run_spec(
     seed: int,
     eval_points: int,
 ) -> dict[str, Any]:
-    """Everything that determines a fine-tuning run; its :func:`~nasoa_lib.store.spec_key` is the
-    run's key in the store (so a cached grid skips finished runs)."""
-    return {
-        "stage": "finetune",
-        "pretrained": pretrained_key,
-        "model": model_name,
-        "task": task_spec,
-        "regime": regime.to_dict(),
-        "time_limit": time_limit,
-        "seed": seed,
-        "eval_points": eval_points,
-    }
+    """The dict of :class:`FinetuneRunSpec` (its :func:`~nasoa_lib.store.spec_key` is the run's key in
+    the store)."""
+    return FinetuneRunSpec(pretrained_key, model_name, task_spec, regime, time_limit, seed, eval_points).to_dict()
 
 
 def finetune(
@@ -429,29 +498,27 @@ def finetune_cached(
     image_size: int | None = None,
     extra: Mapping[str, Any] | None = None,
     profile: str | None = None,
-) -> dict[str, Any]:
+) -> FinetuneRecord:
     """:func:`finetune` once per run spec: the record is read from ``store`` when it exists,
     otherwise the run happens and its record (spec + result + ``extra``) is stored."""
-    from nasoa_lib.store import spec_key
-
     if pretrained is None and not isinstance(model, str):
         raise InvalidRegimeError("a cached from-scratch run needs the model's name or code", hint="pass model='resnet18'")
     pretrained_key = None if pretrained is None else pretrained.key
     model_name = model if pretrained is None else pretrained.name
-    spec = run_spec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points)
-    key = spec_key(spec)
+    spec = FinetuneRunSpec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points)
+    key = spec.key
     found = store.get(FINETUNE_KIND, key)
     if found is not None:
-        return found
+        return FinetuneRecord.from_dict(found)
     result = finetune(pretrained, task, regime, model=model, time_limit=time_limit, seed=seed,
                       eval_points=eval_points, image_size=image_size)
-    record = {**spec, **result.to_dict(), **dict(extra or {})}
+    record = FinetuneRecord(spec, result, None, dict(extra or {}))
     provenance = None
     if profile is not None:
         from nasoa_lib.provenance import provenance as make_provenance
 
         provenance = make_provenance(profile, seed, "cpu")
-    store.put(FINETUNE_KIND, key, record, provenance=provenance)
+    store.put(FINETUNE_KIND, key, record.to_dict(), provenance=provenance)
     return record
 
 

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from nasoa_lib.errors import ProfileConfigError
-from nasoa_lib.finetune import FINETUNE_KIND, FinetuneSettings, Regime, finetune_cached, run_spec, worker_threads
+from nasoa_lib.finetune import FINETUNE_KIND, FinetuneRecord, FinetuneSettings, Regime, finetune_cached, run_spec, worker_threads
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
 from nasoa_lib.train import PretrainRecipe, load_pretrained, pretrain
@@ -256,13 +256,15 @@ def run_experiments(
     store = store or ArtifactStore.for_profile(prof.name)
     keys = {name: p.key for name, p in pretrained.items()}
     tasks: dict[Any, Any] = {}
-    records: dict[str, dict] = {}
+    records: dict[str, FinetuneRecord] = {}
     bar = _bar(len(runs), progress, "fine-tuning runs")
     for run in runs:
         key = run.key(keys)
         if key not in records:
-            record = store.get(FINETUNE_KIND, key)
-            if record is None:
+            found = store.get(FINETUNE_KIND, key)
+            if found is not None:
+                record = FinetuneRecord.from_dict(found)
+            else:
                 if run.task not in tasks:
                     tasks[run.task] = make_task(run.task)
                 record = finetune_cached(
@@ -276,19 +278,19 @@ def run_experiments(
     return results_frame(runs, records, keys)
 
 
-def results_frame(runs: Sequence[PlannedRun], records: Mapping[str, Mapping[str, Any]],
+def results_frame(runs: Sequence[PlannedRun], records: Mapping[str, FinetuneRecord],
                   pretrained_keys: Mapping[str, str]) -> pd.DataFrame:
     rows = []
     for run in runs:
-        rec = records[run.key(pretrained_keys)]
+        rec = records[run.key(pretrained_keys)].result
         rows.append({
             "experiment": run.experiment, "dataset": run.dataset, "seed": run.seed, "model": run.model,
             "pretrained": run.pretrained, "setting": run.setting, "lr": run.regime.lr,
             "frozen_stages": run.regime.frozen_stages, "iterations": run.regime.iterations,
-            "time_limit": run.time_limit, "accuracy": rec["accuracy"], "train_seconds": rec["train_seconds"],
-            "steps": rec["steps"], "stopped_by_time": rec["stopped_by_time"],
-            "median_step_seconds": rec["median_step_seconds"], "frozen_cache": rec["frozen_cache"],
-            "key": rec.get("key"),
+            "time_limit": run.time_limit, "accuracy": rec.accuracy, "train_seconds": rec.train_seconds,
+            "steps": rec.steps, "stopped_by_time": rec.stopped_by_time,
+            "median_step_seconds": rec.median_step_seconds, "frozen_cache": rec.frozen_cache,
+            "key": rec.key,
         })
     return pd.DataFrame(rows)
 

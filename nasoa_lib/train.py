@@ -12,6 +12,13 @@ last finished epoch and never trains an epoch twice. A finished pretraining is a
 kind ``pretrained`` plus its ``weights.pt`` artifact, keyed by :func:`pretrain_key` of (model,
 source, recipe, profile, image size, seed); asking again loads it instead of training, and a
 record whose weights file is gone is trained again (the store drops it) instead of failing.
+
+:func:`run_epochs` is the one epoch loop over shuffled batches (augmentation, forward, backward,
+optimizer and scheduler step, per-epoch loss/accuracy/seconds, ``on_batch_end`` / ``on_epoch_end``
+hooks); ``pretrain`` and the feature-history training (:mod:`nasoa_lib.estimate.training`) both
+run on it. The NSS super networks (:mod:`nasoa_lib.nss`) keep their own loops: each step draws an
+architecture (path) from a per-epoch numpy generator, and the search alternates weight and
+architecture steps on two halves of the data.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -41,6 +48,8 @@ CHECKPOINT_KIND = "pretrain_checkpoint"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 500
+AUGMENT_PADDING = 4
+"""Padding (pixels) of the pretraining's random flip + crop (``recipe.augment``)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +144,114 @@ def build_model(
         ) from err
 
 
+@dataclass(frozen=True)
+class EpochStats:
+    """What one epoch of :func:`run_epochs` measured on its training batches (``epoch`` counts from
+    1; ``loss_sum`` is the sum of each batch's mean loss times its size; ``seconds`` is the wall-clock
+    of the epoch's batches, ``on_batch_end`` included, ``on_epoch_end`` not)."""
+
+    epoch: int
+    loss_sum: float
+    correct: int
+    seen: int
+    seconds: float
+
+    @property
+    def train_loss(self) -> float:
+        return self.loss_sum / self.seen
+
+    @property
+    def train_top1(self) -> float:
+        return self.correct / self.seen
+
+    @property
+    def images_per_second(self) -> float:
+        return self.seen / self.seconds
+
+
+def full_batches(batch_size: int) -> Callable[[torch.Tensor], list[torch.Tensor]]:
+    """Batches of :func:`run_epochs`: consecutive slices of ``batch_size`` of the shuffled order, the
+    short remainder dropped (one batch of everything when there are fewer images than that)."""
+
+    def split(order: torch.Tensor) -> list[torch.Tensor]:
+        steps = max(1, len(order) // batch_size)
+        return [order[step * batch_size : (step + 1) * batch_size] for step in range(steps)]
+
+    return split
+
+
+def even_batches(count: int) -> Callable[[torch.Tensor], Sequence[torch.Tensor]]:
+    """Batches of :func:`run_epochs`: the shuffled order split into ``count`` batches whose sizes
+    differ by at most one (every image is used every epoch)."""
+
+    def split(order: torch.Tensor) -> Sequence[torch.Tensor]:
+        return torch.tensor_split(order, count)
+
+    return split
+
+
+def run_epochs(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    optimizer: torch.optim.Optimizer,
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    generator: torch.Generator,
+    batches: Callable[[torch.Tensor], Sequence[torch.Tensor]],
+    epochs: int,
+    start_epoch: int = 0,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    augment_padding: int | None = None,
+    device: torch.device | str | None = None,
+    on_batch_end: Callable[[torch.Tensor, torch.Tensor], None] | None = None,
+    on_epoch_end: Callable[[EpochStats], None] | None = None,
+    progress: Any = None,
+) -> None:
+    """Train ``model`` on ``x``, ``y`` for epochs ``start_epoch + 1 .. epochs``: the one epoch loop.
+
+    Each epoch puts the model in train mode, shuffles with ``torch.randperm(n, generator)``, splits
+    the order with ``batches`` (:func:`full_batches`, :func:`even_batches`) and per batch: random
+    flip + crop with ``augment_padding`` (``None``: none) from the same ``generator``, moves the
+    batch to ``device`` (``None``: leave it where it is), forward, ``loss_fn``, zero_grad, backward,
+    optimizer step, scheduler step, then ``on_batch_end(image indices, outputs)`` and
+    ``progress.update(1)``. After the batches, ``on_epoch_end(EpochStats)`` (evaluation, logs,
+    checkpoints; an exception there, e.g. :class:`~nasoa_lib.errors.StopTraining`, ends the run).
+    Resuming is the caller's: restore model, optimizer, scheduler and ``generator`` state, then pass
+    the number of finished epochs as ``start_epoch``.
+    """
+    from nasoa_lib.data.transforms import random_flip_crop
+
+    n = len(y)
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        for idx in batches(torch.randperm(n, generator=generator)):
+            xb, yb = x[idx], y[idx]
+            if augment_padding is not None:
+                xb = random_flip_crop(xb, padding=augment_padding, generator=generator)
+            if device is not None:
+                xb, yb = xb.to(device), yb.to(device)
+            out = model(xb)
+            loss = loss_fn(out, yb)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((out.detach().argmax(1) == yb).sum())
+            seen += len(idx)
+            if on_batch_end is not None:
+                on_batch_end(idx, out)
+            if progress is not None:
+                progress.update(1)
+        stats = EpochStats(epoch + 1, loss_sum, correct, seen, time.perf_counter() - t0)
+        if on_epoch_end is not None:
+            on_epoch_end(stats)
+
+
 def pretrain_spec(
     name_or_code: str, source: str, recipe: PretrainRecipe, profile: Profile | str, seed: int = 0
 ) -> dict[str, Any]:
@@ -220,46 +337,25 @@ def pretrain(
     else:
         torch.manual_seed(seed)
 
-    from nasoa_lib.data.transforms import random_flip_crop
-
     bar = _progress(total=total_steps, initial=start_epoch * steps_per_epoch, enabled=progress,
                     desc=f"pretrain {model_name_or_code}")
-    n = len(y_train)
-    for epoch in range(start_epoch, recipe.epochs):
-        model.train()
+
+    def evaluate_and_checkpoint(stats: EpochStats) -> None:
         t0 = time.perf_counter()
-        order = torch.randperm(n, generator=generator)
-        loss_sum, correct, seen = 0.0, 0, 0
-        for step in range(steps_per_epoch):
-            idx = order[step * recipe.batch_size : (step + 1) * recipe.batch_size]
-            xb, yb = x_train[idx], y_train[idx]
-            if recipe.augment:
-                xb = random_flip_crop(xb, generator=generator)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((out.argmax(1) == yb).sum())
-            seen += len(idx)
-            bar.update(1)
-        train_seconds = time.perf_counter() - t0
         test_top1 = evaluate(model, x_test, y_test)
         epoch_log.append(
             {
-                "epoch": epoch + 1,
-                "train_loss": loss_sum / seen,
-                "train_top1": correct / seen,
+                "epoch": stats.epoch,
+                "train_loss": stats.train_loss,
+                "train_top1": stats.train_top1,
                 "test_top1": test_top1,
-                "train_seconds": train_seconds,
-                "eval_seconds": time.perf_counter() - t0 - train_seconds,
-                "images_per_second": seen / train_seconds,
+                "train_seconds": stats.seconds,
+                "eval_seconds": time.perf_counter() - t0,
+                "images_per_second": stats.images_per_second,
                 "pid": os.getpid(),
             }
         )
-        bar.set_postfix(epoch=epoch + 1, top1=f"{test_top1:.3f}")
+        bar.set_postfix(epoch=stats.epoch, top1=f"{test_top1:.3f}")
         store.save_torch(
             CHECKPOINT_KIND,
             key,
@@ -270,10 +366,17 @@ def pretrain(
                 "scheduler": scheduler.state_dict(),
                 "generator": generator.get_state(),
                 "torch_rng": torch.get_rng_state(),
-                "epoch": epoch + 1,
+                "epoch": stats.epoch,
                 "log": epoch_log,
             },
         )
+
+    run_epochs(
+        model, x_train, y_train, optimizer=optimizer, scheduler=scheduler, loss_fn=loss_fn,
+        generator=generator, batches=full_batches(recipe.batch_size), epochs=recipe.epochs,
+        start_epoch=start_epoch, augment_padding=AUGMENT_PADDING if recipe.augment else None,
+        on_epoch_end=evaluate_and_checkpoint, progress=bar,
+    )
     bar.close()
 
     store.save_torch(PRETRAINED_KIND, key, WEIGHTS_FILE, model.state_dict())
@@ -282,7 +385,7 @@ def pretrain(
     record = {
         **pretrain_spec(model_name_or_code, source, recipe, prof, seed),
         "num_classes": num_classes,
-        "train_images": n,
+        "train_images": len(y_train),
         "test_images": len(y_test),
         "source_top1": epoch_log[-1]["test_top1"],
         "curve": epoch_log,

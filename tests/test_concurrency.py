@@ -66,7 +66,7 @@ def test_run_learns_on_top_of_updates_saved_since_its_predictor_was_loaded(tmp_p
     """The issue's sequence, in one process: two finetunes load the predictor, then each learns one
     run; the second must learn on top of the first (2 updates stored), and its in-memory predictor
     must show what was saved."""
-    from nasoa_lib.finetune import FinetuneSettings
+    from nasoa_lib.finetune import FinetuneRecord, FinetuneResult, FinetuneRunSpec, FinetuneSettings, Regime
     from nasoa_lib.generator import GeneratorConfig, RunCost, FinetuneTimeTable, TaskFeatures, recommend, runs
     from nasoa_lib.generator.online import run
 
@@ -80,8 +80,11 @@ def test_run_learns_on_top_of_updates_saved_since_its_predictor_was_loaded(tmp_p
     task = TaskFeatures("toy", num_classes=2, n_train=16, n_test=12, domain_similarity=0.5, smallest_class=8)
     rec = recommend(task, 10.0, dict.fromkeys(MODELS, 0.3), first, table, config=config,
                     settings=FinetuneSettings(batch_size=16))
-    record = {"accuracy": 0.7, "wall_seconds": 1.0, "train_seconds": 0.8, "eval_seconds": 0.2, "steps": 4,
-              "key": "k"}
+    record = FinetuneRecord(FinetuneRunSpec("p", "m", "toy", Regime(lr=0.01, iterations=4), None, 0, 1),
+                            FinetuneResult(accuracy=0.7, train_seconds=0.8, eval_seconds=0.2, steps=4, planned_steps=4,
+                                           median_step_seconds=0.2, curve=((4, 0.8, 0.7),), stopped_by_time=False,
+                                           frozen_cache=False, threads=1, key="k"),
+                            wall_seconds=1.0)
     monkeypatch.setattr(runs, "cached_run", lambda *a, **k: record)
     expected_loss = load_predictor(store, NAME)
     expected_loss.update(rec.features(), 0.7)

@@ -1,12 +1,13 @@
 """A training loop with per-epoch feature-history callbacks (thesis 003, Algorithm 1 lines 1-8;
 appendix A.2 for the recipe), and the NAS proxy metric built on it.
 
-Why a loop of its own rather than :func:`nasoa_lib.train.pretrain`: the thesis trains with a
-*linear* learning-rate decay to zero at the epoch budget (appendix A.2, after Li et al.'s budgeted
-training), needs the training images' features from the epoch's own forward passes, and a search
-reads the curve after every epoch; ``pretrain`` is the source-set recipe (warm-up + cosine) with
-checkpoints per epoch and no hooks. Both use the same data tensors (``data.to_tensor``), the same
-augmentation (``data.random_flip_crop``) and the same model factory (``train.build_model``).
+The epochs run on the library's one epoch loop, :func:`nasoa_lib.train.run_epochs`, as pretraining
+does; what differs is the recipe and the hooks: the thesis trains with a *linear* learning-rate
+decay to zero at the epoch budget (appendix A.2, after Li et al.'s budgeted training) over batches
+that use every image, keeps the training images' features from the epoch's own forward passes
+(``on_batch_end``) and refits and logs after every epoch (``on_epoch_end``), where a search reads
+the curve. Both use the same data tensors (``data.to_tensor``), the same augmentation
+(``data.random_flip_crop``) and the same model factory (``train.build_model``).
 """
 
 from __future__ import annotations
@@ -21,16 +22,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nasoa_lib.data import Task, random_flip_crop, to_tensor
+from nasoa_lib.data import Task, to_tensor
 from nasoa_lib.errors import InvalidEstimatorInput, StopTraining
 from nasoa_lib.estimate.ensemble import RefitConfig, accuracy, estimate, original_probabilities, refit_key
 from nasoa_lib.estimate.history import DEFAULT_WINDOW, FeatureHistory, classifier_layer
 from nasoa_lib.schedule import linear_decay
+from nasoa_lib.train import EpochStats, even_batches, run_epochs
 
 log = logging.getLogger(__name__)
 
 AUGMENTATIONS: Mapping[str, int | None] = {"none": None, "flip": 0, "flip_crop": 4}
-"""Augmentation levels -> padding of :func:`random_flip_crop` (``None``: no augmentation)."""
+"""Augmentation levels -> padding of :func:`nasoa_lib.data.random_flip_crop` (``None``: none)."""
 
 EVAL_BATCH = 500
 
@@ -183,57 +185,47 @@ def train_with_history(
         lr=settings.lr, momentum=settings.momentum,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: linear_decay(step, total_steps))
-    padding = AUGMENTATIONS[settings.augment]
     train_features = torch.empty((n, layer.in_features), dtype=torch.float32)
     rows: list[dict[str, Any]] = []
+
+    def keep_features(idx: torch.Tensor, outputs: torch.Tensor) -> None:
+        train_features[idx] = tap.last.cpu()  # Algorithm 1 line 4: features of this very pass
+
+    def refit_and_log(stats: EpochStats) -> None:
+        t1 = time.perf_counter()
+        val_features, val_logits = _forward_features(model, tap, data.x_val)  # line 7
+        val_acc = float((val_logits.argmax(1) == data.y_val).float().mean())
+        row: dict[str, Any] = {
+            "epoch": stats.epoch,
+            "lr_end": optimizer.param_groups[0]["lr"],
+            "train_loss": stats.train_loss,
+            "train_acc": stats.train_top1,
+            "val_acc": val_acc,
+            "train_seconds": stats.seconds,
+            "val_seconds": time.perf_counter() - t1,
+        }
+        if history is not None:
+            t2 = time.perf_counter()
+            item = history.record(model, stats.epoch, train_features.clone(), data.y_train, val_features)
+            row["save_seconds"] = time.perf_counter() - t2
+            row["history_bytes"] = history.nbytes
+            row["original_acc"] = accuracy(original_probabilities(item), data.y_val)
+            if refit is not None:
+                est = estimate(history, refit, val_labels=data.y_val)
+                row["optimized_acc"] = accuracy(history.cached_refit(stats.epoch, refit_key(refit)), data.y_val)
+                row["estimate_acc"] = est.accuracy
+                row["refit_seconds"] = est.seconds
+        rows.append(row)
+        if on_epoch_end is not None:
+            on_epoch_end(row)
+
     try:
-        for epoch in range(1, settings.epochs + 1):
-            model.train()
-            t0 = time.perf_counter()
-            loss_sum, correct = 0.0, 0
-            for idx in torch.tensor_split(torch.randperm(n, generator=generator), batches):
-                xb, yb = data.x_train[idx], data.y_train[idx]
-                if padding is not None:
-                    xb = random_flip_crop(xb, padding=padding, generator=generator)
-                xb, yb = xb.to(device), yb.to(device)
-                out = model(xb)
-                train_features[idx] = tap.last.cpu()  # Algorithm 1 line 4: features of this very pass
-                loss = F.cross_entropy(out, yb)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                scheduler.step()
-                loss_sum += float(loss.detach()) * len(idx)
-                correct += int((out.detach().argmax(1) == yb).sum())
-                if progress is not None:
-                    progress.update(1)
-            train_seconds = time.perf_counter() - t0
-            t1 = time.perf_counter()
-            val_features, val_logits = _forward_features(model, tap, data.x_val)  # line 7
-            val_acc = float((val_logits.argmax(1) == data.y_val).float().mean())
-            row: dict[str, Any] = {
-                "epoch": epoch,
-                "lr_end": optimizer.param_groups[0]["lr"],
-                "train_loss": loss_sum / n,
-                "train_acc": correct / n,
-                "val_acc": val_acc,
-                "train_seconds": train_seconds,
-                "val_seconds": time.perf_counter() - t1,
-            }
-            if history is not None:
-                t2 = time.perf_counter()
-                item = history.record(model, epoch, train_features.clone(), data.y_train, val_features)
-                row["save_seconds"] = time.perf_counter() - t2
-                row["history_bytes"] = history.nbytes
-                row["original_acc"] = accuracy(original_probabilities(item), data.y_val)
-                if refit is not None:
-                    est = estimate(history, refit, val_labels=data.y_val)
-                    row["optimized_acc"] = accuracy(history.cached_refit(epoch, refit_key(refit)), data.y_val)
-                    row["estimate_acc"] = est.accuracy
-                    row["refit_seconds"] = est.seconds
-            rows.append(row)
-            if on_epoch_end is not None:
-                on_epoch_end(row)
+        run_epochs(
+            model, data.x_train, data.y_train, optimizer=optimizer, scheduler=scheduler,
+            loss_fn=F.cross_entropy, generator=generator, batches=even_batches(batches),
+            epochs=settings.epochs, augment_padding=AUGMENTATIONS[settings.augment], device=device,
+            on_batch_end=keep_features, on_epoch_end=refit_and_log, progress=progress,
+        )
         if evaluate_test:
             rows[-1]["test_acc"] = evaluate_accuracy(model, data.x_test, data.y_test)
     finally:

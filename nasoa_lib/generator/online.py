@@ -65,7 +65,7 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
     sees every optimizer step. A cached run is a replayable record and takes neither.
     """
     from nasoa_lib.finetune import finetune
-    from nasoa_lib.generator.runs import cached_run, charged_seconds
+    from nasoa_lib.generator.runs import cached_run
 
     regime = recommendation.regime()
     network = None
@@ -79,8 +79,8 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
                 raise InvalidRegimeError("cached=True needs the artifact store",
                                          hint="pass store=ArtifactStore.for_profile(profile), or cached=False")
             record = cached_run(store, pretrained, task, regime, seed=seed, profile=profile)
-            accuracy, wall = float(record["accuracy"]), charged_seconds(record)
-            train, steps, key = float(record["train_seconds"]), int(record["steps"]), record["key"]
+            accuracy, wall = float(record.result.accuracy), record.charged_seconds
+            train, steps, key = float(record.result.train_seconds), int(record.result.steps), record.result.key
         else:
             start = time.perf_counter()
             def step_done(steps: int, train_seconds: float) -> None:

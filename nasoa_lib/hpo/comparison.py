@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, ProfileConfigError, UnknownModelError
-from nasoa_lib.finetune import FinetuneSettings
+from nasoa_lib.finetune import FinetuneRecord, FinetuneSettings
 from nasoa_lib.generator import (
     FinetuneTimeTable, GeneratorConfig, TaskFeatures, describe, finetune_time_table, recommend, task_similarity,
 )
 from nasoa_lib.generator.online import run as run_recommendation
-from nasoa_lib.generator.runs import cached_run, charged_seconds, run_key
+from nasoa_lib.generator.runs import cached_run, run_key
 from nasoa_lib.hpo.methods import (
     BY_KEY, METHODS, MODELS_BASELINES, MODELS_FIXED, MODELS_ZOO, SEARCH_BOHB, SEARCH_RANDOM, Method,
 )
@@ -161,7 +161,7 @@ class Study:
             self._pretrained[name] = load_pretrained(self.candidates[name].target, self.profile, store=self.store)
         return self._pretrained[name]
 
-    def run(self, case: Case, model: str, regime) -> dict[str, Any]:
+    def run(self, case: Case, model: str, regime) -> FinetuneRecord:
         return cached_run(self.store, self.pretrained(model), case.task, regime, seed=case.seed,
                           profile=self.profile.name)
 
@@ -344,7 +344,7 @@ def _search(study: Study, case: Case, method: Method, budget: float) -> SearchRe
     def evaluate(trial: Trial) -> tuple[float, float]:
         regime = study.settings.regime(trial.lr, trial.iterations, trial.frozen_stages)
         record = study.run(case, trial.model, regime)
-        return float(record["accuracy"]), charged_seconds(record)
+        return float(record.result.accuracy), record.charged_seconds
 
     if method.search == SEARCH_RANDOM:
         result = random_search(space, evaluate, total, seed=case.seed)
@@ -384,10 +384,10 @@ def run(study: Study, *, progress: bool = True) -> Results:
                         record = study.run(case, model, regime)
                         expected = float(study.table.expected_seconds(model, regime.frozen_stages, regime.iterations, n, nt))
                         families.append({**base, "family": family, "model": model, "iterations": regime.iterations,
-                                         "accuracy": record["accuracy"], "wall_seconds": charged_seconds(record)})
+                                         "accuracy": record.result.accuracy, "wall_seconds": record.charged_seconds})
                         runs.append({**base, "source": "family", "model": model, "frozen_stages": regime.frozen_stages,
                                      "iterations": regime.iterations, "expected_seconds": expected,
-                                     "wall_seconds": charged_seconds(record)})
+                                     "wall_seconds": record.charged_seconds})
                     for method in METHODS:
                         if method.is_search:
                             continue

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
@@ -77,6 +77,84 @@ class Job:
     model: CandidateModel
     features: MetaFeatures
     emd: float
+
+
+@dataclass(frozen=True)
+class MetaRunRecord:
+    """One row of the meta-dataset as stored (kind ``meta_run``): the run's identity, its
+    meta-features, the target (``accuracy``), and what identifies and measures the run.
+
+    :meth:`to_dict` is exactly the flat JSON object the store holds (the columns of
+    :data:`nasoa_lib.metadata.export.COLUMNS` but ``stored_at``, which the store adds on reading).
+    """
+
+    collection: str
+    index: int
+    split: str
+    profile: str
+    features: MetaFeatures
+    accuracy: float
+    dataset: str
+    classes: tuple[int, ...]
+    task_seed: int
+    test_per_class: int
+    test_images: int
+    emd: float
+    model_group: str
+    model_target: str
+    pretrained_key: str
+    batch_size: int
+    lr_schedule: str
+    momentum: float
+    weight_decay: float
+    augment: bool
+    seed: int
+    spec_hash: str
+    train_seconds: float
+    eval_seconds: float
+    wall_seconds: float
+    cpu_seconds: float
+    steps: int
+    median_step_seconds: float
+    frozen_cache: bool
+    threads: int
+    pid: int
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection, "index": self.index, "split": self.split, "profile": self.profile,
+            **self.features.to_dict(),
+            "accuracy": self.accuracy,
+            "dataset": self.dataset, "classes": list(self.classes), "task_seed": self.task_seed,
+            "test_per_class": self.test_per_class, "test_images": self.test_images,
+            "emd": self.emd, "model_group": self.model_group, "model_target": self.model_target,
+            "pretrained_key": self.pretrained_key,
+            "batch_size": self.batch_size, "lr_schedule": self.lr_schedule,
+            "momentum": self.momentum, "weight_decay": self.weight_decay, "augment": self.augment,
+            "seed": self.seed, "spec_hash": self.spec_hash,
+            "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds, "wall_seconds": self.wall_seconds,
+            "cpu_seconds": self.cpu_seconds, "steps": self.steps, "median_step_seconds": self.median_step_seconds,
+            "frozen_cache": self.frozen_cache, "threads": self.threads, "pid": self.pid,
+            "device": self.device,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "MetaRunRecord":
+        values = {f.name: data[f.name] for f in fields(cls) if f.name != "features"}
+        values["classes"] = tuple(values["classes"])
+        return cls(features=MetaFeatures.from_dict(data), **values)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a worker reports back for one :class:`Job` (the row itself is in the store)."""
+
+    key: str
+    index: int
+    stored: bool
+    cpu_seconds: float
+    accuracy: float | None = None
 
 
 @dataclass(frozen=True)
@@ -319,7 +397,7 @@ def _pretrained(job: Job) -> Any:
     return _PRETRAINED[key]
 
 
-def run_job(job: Job) -> dict[str, Any]:
+def run_job(job: Job) -> RunSummary:
     """Fine-tune one sampled run and append its row to the store (called in a worker)."""
     import torch
 
@@ -330,7 +408,7 @@ def run_job(job: Job) -> dict[str, Any]:
 
     store = ArtifactStore(job.store_root)
     if store.has(META_RUN_KIND, job.key):
-        return {"key": job.key, "index": job.run.index, "stored": False, "cpu_seconds": 0.0}
+        return RunSummary(job.key, job.run.index, False, 0.0)
     check_meta_train([job.run.task.dataset])
     wall0, cpu0 = time.perf_counter(), time.process_time()
     prof = resolve_profile(job.profile)
@@ -340,27 +418,27 @@ def run_job(job: Job) -> dict[str, Any]:
     result = finetune(pretrained, task, job.run.regime, seed=job.run.seed, image_size=prof.image_size, device=device)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     run = job.run
-    record = {
-        "collection": job.collection, "index": run.index, "split": run.split, "profile": job.profile,
-        **job.features.to_dict(),
-        "accuracy": float(result.accuracy),
-        "dataset": run.task.dataset, "classes": list(run.task.classes), "task_seed": run.task.seed,
-        "test_per_class": run.task.test_per_class, "test_images": int(len(task.y_test)),
-        "emd": job.emd, "model_group": job.model.group, "model_target": job.model.target,
-        "pretrained_key": job.model.pretrained_key,
-        "batch_size": run.regime.batch_size, "lr_schedule": run.regime.lr_schedule,
-        "momentum": run.regime.momentum, "weight_decay": run.regime.weight_decay, "augment": run.regime.augment,
-        "seed": run.seed, "spec_hash": result.key,
-        "train_seconds": result.train_seconds, "eval_seconds": result.eval_seconds, "wall_seconds": wall,
-        "cpu_seconds": cpu, "steps": result.steps, "median_step_seconds": result.median_step_seconds,
-        "frozen_cache": result.frozen_cache, "threads": torch.get_num_threads(), "pid": os.getpid(),
-        "device": describe_device(device),
-    }
-    stored = store.put(META_RUN_KIND, job.key, record, provenance=provenance(job.profile, run.seed, device.type))
-    return {"key": job.key, "index": run.index, "stored": stored, "cpu_seconds": cpu, "accuracy": result.accuracy}
+    record = MetaRunRecord(
+        collection=job.collection, index=run.index, split=run.split, profile=job.profile,
+        features=job.features,
+        accuracy=float(result.accuracy),
+        dataset=run.task.dataset, classes=tuple(run.task.classes), task_seed=run.task.seed,
+        test_per_class=run.task.test_per_class, test_images=int(len(task.y_test)),
+        emd=job.emd, model_group=job.model.group, model_target=job.model.target,
+        pretrained_key=job.model.pretrained_key,
+        batch_size=run.regime.batch_size, lr_schedule=run.regime.lr_schedule,
+        momentum=run.regime.momentum, weight_decay=run.regime.weight_decay, augment=run.regime.augment,
+        seed=run.seed, spec_hash=result.key,
+        train_seconds=result.train_seconds, eval_seconds=result.eval_seconds, wall_seconds=wall,
+        cpu_seconds=cpu, steps=result.steps, median_step_seconds=result.median_step_seconds,
+        frozen_cache=result.frozen_cache, threads=torch.get_num_threads(), pid=os.getpid(),
+        device=describe_device(device),
+    )
+    stored = store.put(META_RUN_KIND, job.key, record.to_dict(), provenance=provenance(job.profile, run.seed, device.type))
+    return RunSummary(job.key, run.index, stored, cpu, result.accuracy)
 
 
-def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[dict[str, Any]]:
+def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[RunSummary]:
     """Run ``jobs``, yielding each worker's summary as it finishes (in-process for one worker, a
     local process pool otherwise, Ray with ``address``: :class:`~nasoa_lib.parallel.WorkerPool`)."""
     kind = "serial" if workers == 1 else "process"
@@ -450,8 +528,8 @@ def collect(
     collected, cpu = 0, 0.0
     try:
         for summary in execute(jobs, workers, threads, address):
-            collected += int(summary["stored"])
-            cpu += float(summary["cpu_seconds"])
+            collected += int(summary.stored)
+            cpu += float(summary.cpu_seconds)
             bar.update(1)
     finally:
         bar.close()
