@@ -160,7 +160,7 @@ def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float
     """
     check_size(dataset, config.min_images_per_class)
     if not zoo:
-        raise InvalidRegimeError("no candidate models to choose from", hint="build the zoo (notebook 03) first")
+        raise InvalidRegimeError("no candidate models to choose from", hint="build the zoo first: nasoa reproduce --only 02,03 (with your --profile)")
     if not (isinstance(time_budget, (int, float)) and np.isfinite(time_budget) and time_budget > 0):
         raise BudgetTooSmallError(f"time budget {time_budget!r} must be a number of seconds > 0",
                                   hint="e.g. 90s, 10m, 1h")

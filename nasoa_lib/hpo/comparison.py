@@ -204,7 +204,7 @@ def prepare(profile: Profile | str, store: ArtifactStore | None = None, *, progr
         raise UnknownModelError(f"hpo.fixed_model {config.fixed_model!r} is not one of the profile's baselines",
                                 hint=f"choose one of {baselines}")
     if not any(c.group == "ours" for c in candidates.values()):
-        raise UnknownModelError("no model of our zoo is built for this profile", hint="run notebook 03 first")
+        raise UnknownModelError("no model of our zoo is built for this profile", hint=f"build the zoo: nasoa reproduce --profile {prof.name} --only 02,03")
     grid_models = {n: c.target for n, c in candidates.items() if c.group in ("baseline", "ours")}
     table = finetune_time_table(prof, grid_models, store, progress=progress)
     reference = finetune_time_table(prof, {m: m for m in (config.low_model, config.high_model)}, store,

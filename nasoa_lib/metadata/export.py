@@ -185,4 +185,4 @@ def exported_path(profile: Profile | str, store: ArtifactStore | None = None,
         if entry.record.get("collection") == collection:
             return store.artifact_path(EXPORT_KIND, entry.key, PARQUET_FILE)
     raise ArtifactNotFoundError(f"no exported meta-dataset for profile {prof.name!r} in {store.root}",
-                                hint="run notebook 05 (nasoa_lib.metadata.export) first")
+                                hint=f"collect and export it: nasoa reproduce --profile {prof.name} --only 05")

@@ -108,7 +108,7 @@ class FeatureEncoder:
         if version != ENCODING_VERSION:
             raise InvalidMetaFeaturesError(
                 f"feature encoding version {version} is not this library's ({ENCODING_VERSION})",
-                hint="re-train the predictor with this version of nasoa_lib (notebook 06)",
+                hint="re-train it with this version: nasoa reproduce --only 06 --force (with your --profile)",
             )
         return cls(data["models"])
 

@@ -222,7 +222,7 @@ class AccuracyPredictor:
                 arrays = {k: npz[k] for k in npz.files if k != "__meta__"}
         except (ValueError, KeyError, OSError, EOFError) as err:
             raise StoreCorruptedError(f"predictor file {source} cannot be read ({err})",
-                                      hint="delete it and re-run notebook 06 (or re-save the predictor)") from err
+                                      hint=f"delete {source} and re-train: nasoa reproduce --only 06 --force (with your --profile)") from err
         return cls.from_state_dict({"meta": meta, "arrays": arrays})
 
     def save(self, path: str | Path) -> Path:
@@ -240,7 +240,7 @@ class AccuracyPredictor:
 def _check_format(meta: Mapping[str, Any]) -> Mapping[str, Any]:
     if meta.get("format") != FORMAT_VERSION:
         raise InvalidPredictorConfig(f"predictor format {meta.get('format')} is not {FORMAT_VERSION}",
-                                     hint="re-train the predictor with this version (notebook 06)")
+                                     hint="re-train it with this version: nasoa reproduce --only 06 --force (with your --profile)")
     return meta
 
 
