@@ -498,9 +498,12 @@ def finetune_cached(
     image_size: int | None = None,
     extra: Mapping[str, Any] | None = None,
     profile: str | None = None,
+    timed: bool = False,
 ) -> FinetuneRecord:
     """:func:`finetune` once per run spec: the record is read from ``store`` when it exists,
-    otherwise the run happens and its record (spec + result + ``extra``) is stored."""
+    otherwise the run happens and its record (spec + result + ``extra``) is stored. ``timed=True``
+    also records the call's whole wall-clock (``wall_seconds``: copying the network, tensors,
+    training, evaluation), which :attr:`FinetuneRecord.charged_seconds` charges on every replay."""
     if pretrained is None and not isinstance(model, str):
         raise InvalidRegimeError("a cached from-scratch run needs the model's name or code", hint="pass model='resnet18'")
     pretrained_key = None if pretrained is None else pretrained.key
@@ -510,9 +513,11 @@ def finetune_cached(
     found = store.get(FINETUNE_KIND, key)
     if found is not None:
         return FinetuneRecord.from_dict(found)
+    start = time.perf_counter()
     result = finetune(pretrained, task, regime, model=model, time_limit=time_limit, seed=seed,
                       eval_points=eval_points, image_size=image_size)
-    record = FinetuneRecord(spec, result, None, dict(extra or {}))
+    wall = time.perf_counter() - start if timed else None
+    record = FinetuneRecord(spec, result, wall, dict(extra or {}))
     provenance = None
     if profile is not None:
         from nasoa_lib.provenance import provenance as make_provenance

@@ -231,13 +231,13 @@ def test_run_fine_tunes_updates_the_predictor_and_persists_it(tiny, tmp_path, mo
     assert 0 <= outcome.accuracy <= 1 and outcome.wall_seconds > 0 and network is None
     assert predictor.updates == 1 and load_predictor(store, "service").updates == 1
     # the same run again is a replay: same record, no training
-    monkeypatch.setattr(runs, "finetune", lambda *a, **k: pytest.fail("trained again"))
+    monkeypatch.setattr("nasoa_lib.finetune.finetune", lambda *a, **k: pytest.fail("trained again"))
     again, _ = run(rec, task, pretrained, store=store, cached=True, seed=0)
     assert again.accuracy == outcome.accuracy and again.wall_seconds == outcome.wall_seconds
     import dataclasses
 
     record = runs.cached_run(store, pretrained, task, rec.regime(), seed=0)
-    assert runs.charged_seconds(record) == again.wall_seconds
+    assert record.charged_seconds == again.wall_seconds
     unmeasured = dataclasses.replace(record, wall_seconds=None,
                                      result=dataclasses.replace(record.result, train_seconds=1.0, eval_seconds=0.5))
-    assert math.isclose(runs.charged_seconds(unmeasured), 1.5)
+    assert math.isclose(unmeasured.charged_seconds, 1.5)

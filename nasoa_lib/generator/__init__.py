@@ -21,7 +21,7 @@ _EXPORTS = {
     "Outcome": "online", "run": "online",
     "Candidate": "ranking", "Recommendation": "ranking", "candidate_grid": "ranking", "rank": "ranking",
     "recommend": "ranking", "smallest_feasible_budget": "ranking",
-    "cached_run": "runs", "charged_seconds": "runs",
+    "cached_run": "runs",
     "FinetuneTimeTable": "timing", "RunCost": "timing", "finetune_time_table": "timing",
 }
 __all__ = sorted(_EXPORTS)

@@ -122,7 +122,7 @@ def finetune_command(args: argparse.Namespace) -> int:
     if recommendation is not None:
         service.check_matches(recommendation, dataset)
         budget = recommendation.time_budget
-    out = service.check_output_dir(args.out or Path("nasoa-runs") / dataset.name)
+    out = args.out or Path("nasoa-runs") / dataset.name  # an explicit --out is checked above, the default by finetune_for
     deadline = Deadline(budget, start)
     svc = service.open_service(args.profile, progress=not args.no_progress)
     if recommendation is not None:

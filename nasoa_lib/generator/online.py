@@ -125,12 +125,13 @@ def budget_bar(total_seconds: float, desc: str, enabled: bool = True, *, start: 
 
     bar = tqdm(total=round(max(float(total_seconds), 0.1), 1), desc=desc, unit="s", file=file,
                initial=round(max(time.perf_counter() - start, 0.0), 1), bar_format="{l_bar}{bar}| {n:.1f}/{total:.1f}s")
-    shown = [0.0]
+    shown = 0.0
 
     def tick(*_: Any) -> None:
+        nonlocal shown
         now = time.perf_counter()
-        if now - shown[0] >= 0.1:
-            shown[0] = now
+        if now - shown >= 0.1:
+            shown = now
             bar.n = round(now - start, 1)
             bar.refresh()
 

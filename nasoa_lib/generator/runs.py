@@ -10,10 +10,9 @@ run cost when it ran, not what the replay cost.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any, Mapping
 
-from nasoa_lib.finetune import FINETUNE_KIND, FinetuneRecord, FinetuneRunSpec, Regime, finetune
+from nasoa_lib.finetune import FinetuneRecord, FinetuneRunSpec, Regime, finetune_cached
 
 if TYPE_CHECKING:
     from nasoa_lib.data import Task
@@ -26,27 +25,7 @@ def run_key(pretrained: Pretrained, task: Task, regime: Regime, seed: int) -> st
     return FinetuneRunSpec(pretrained.key, pretrained.name, task.spec, regime, None, seed, 1).key
 
 
-def cached_run(store: ArtifactStore, pretrained: Pretrained, task: Task, regime: Regime, *, seed: int, profile: str | None = None,
-               extra: Mapping[str, Any] | None = None) -> FinetuneRecord:
+def cached_run(store: ArtifactStore, pretrained: Pretrained, task: Task, regime: Regime, *, seed: int,
+               profile: str | None = None, extra: Mapping[str, Any] | None = None) -> FinetuneRecord:
     """The run's record: read from ``store`` or computed, timed and stored (kind ``finetune``)."""
-    spec = FinetuneRunSpec(pretrained.key, pretrained.name, task.spec, regime, None, seed, 1)
-    key = spec.key
-    found = store.get(FINETUNE_KIND, key)
-    if found is not None:
-        return FinetuneRecord.from_dict(found)
-    start = time.perf_counter()
-    result = finetune(pretrained, task, regime, seed=seed)
-    wall = time.perf_counter() - start
-    record = FinetuneRecord(spec, result, wall, dict(extra or {}))
-    provenance = None
-    if profile is not None:
-        from nasoa_lib.provenance import provenance as make_provenance
-
-        provenance = make_provenance(profile, seed, "cpu")
-    store.put(FINETUNE_KIND, key, record.to_dict(), provenance=provenance)
-    return record
-
-
-def charged_seconds(record: FinetuneRecord) -> float:
-    """Seconds a method is charged for a run (:attr:`FinetuneRecord.charged_seconds`)."""
-    return record.charged_seconds
+    return finetune_cached(store, pretrained, task, regime, seed=seed, profile=profile, extra=extra, timed=True)

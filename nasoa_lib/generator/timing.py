@@ -256,11 +256,10 @@ def finetune_time_table(profile: Profile | str, models: Mapping[str, str], store
     One store record per (architecture, frozen stages): an interrupted measurement resumes, and a
     model measured once (for any notebook or the CLI) is never measured again on this device kind.
     """
+    started = time.perf_counter()  # measured_seconds includes the imports a first measurement pays
     from nasoa_lib.data import load_manifest
     from nasoa_lib.device import pinned_threads
     from nasoa_lib.finetune import FinetuneSettings, worker_threads
-
-    started = time.perf_counter()
     from nasoa_lib.profiles import resolve_profile
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.store import ArtifactStore, spec_key
