@@ -57,6 +57,7 @@ class MeasureConfig:
 
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "MeasureConfig":
+        """The profile's ``measure:`` section (every key required: a typo is a ProfileConfigError)."""
         return resolve_profile(profile).section("measure", cls)
 
 
@@ -372,9 +373,7 @@ class StepTimeTable:
                 return cls.from_dict(json.load(fh))
         except FileNotFoundError:
             raise
-        except StoreCorruptedError as err:
-            raise StoreCorruptedError(f"step-time table {path} cannot be read: {err.args[0]}", hint=err.hint) from err
-        except (ValueError, KeyError, TypeError) as err:
+        except (StoreCorruptedError, ValueError, KeyError, TypeError) as err:
             raise StoreCorruptedError(
                 f"step-time table {path} cannot be read: {err}",
                 hint="delete it and rebuild it with build_step_time_table(...)",
@@ -444,7 +443,7 @@ def _check_sizes(batch_size: int, image_size: int, warmup: int, steps: int) -> N
                               ("warmup", warmup, 0), ("steps", steps, 1)):
         if not isinstance(value, int) or value < low:
             raise InvalidMeasurementSetup(f"{label} must be an int >= {low}, got {value!r}",
-                                          hint=f"pass {label}={max(low, 1)} or more")
+                                          hint=f"pass {label}={low} or more")
 
 
 def _infer_num_classes(model: nn.Module) -> int:

@@ -106,7 +106,7 @@ class PlannedRun:
 def pretraining_plan(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None) -> pd.DataFrame:
     """Expected pretraining minutes per model (measured training images/s at the recipe's batch)."""
     from nasoa_lib.data import load_manifest
-    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.measure import MeasureConfig, measure_step_time
     from nasoa_lib.train import build_model, pretrain_key
 
     prof = resolve_profile(profile)
@@ -118,8 +118,8 @@ def pretraining_plan(profile: Profile | str, models: Sequence[str], store: Artif
     for name in models:
         done = store.has("pretrained", pretrain_key(name, prof.source_dataset, recipe, prof))
         model = build_model(name, manifest.num_classes, prof.image_size, recipe.small_image_stem)
-        warmup, steps = _measure_steps(prof)
-        timing = measure_step_time(model, recipe.batch_size, prof.image_size, warmup=warmup, steps=steps,
+        m = MeasureConfig.from_profile(prof)
+        timing = measure_step_time(model, recipe.batch_size, prof.image_size, warmup=m.warmup, steps=m.steps,
                                    threads=prof.threads)
         minutes = 0.0 if done else recipe.epochs * n_train / timing.images_per_second / 60 * 1.1
         rows.append({"model": name, "train_images_per_second": timing.images_per_second, "epochs": recipe.epochs,
@@ -139,7 +139,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
     """Median training-step seconds of each model at the fine-tuning batch size and the threads
     one worker uses; measured once and stored (the iteration counts of the model-vs-time
     experiment derive from them, so re-measuring would change run keys)."""
-    from nasoa_lib.measure import measure_step_time
+    from nasoa_lib.measure import MeasureConfig, measure_step_time
     from nasoa_lib.train import build_model
 
     prof = resolve_profile(profile)
@@ -155,8 +155,8 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
         if record is None:
             recipe = PretrainRecipe.from_profile(prof)
             model = build_model(name, cfg.num_classes, prof.image_size, recipe.small_image_stem)
-            warmup, steps = _measure_steps(prof)
-            timing = measure_step_time(model, settings.batch_size, prof.image_size, warmup=warmup, steps=steps,
+            m = MeasureConfig.from_profile(prof)
+            timing = measure_step_time(model, settings.batch_size, prof.image_size, warmup=m.warmup, steps=m.steps,
                                        threads=threads)
             record = {**spec, "median_seconds": timing.median_ms / 1000.0, "timing": timing.to_dict()}
             store.put(STEP_TIME_KIND, key, record)
@@ -396,12 +396,6 @@ def _count(manifest: Any, split: str, per_class: int | None) -> int:
     return min(total, per_class * int(manifest.num_classes))
 
 
-def _measure_steps(prof: Profile) -> tuple[int, int]:
-    """Warm-up and timed steps from the profile's ``measure:`` section (smoke: 1 + 3)."""
-    from nasoa_lib.measure import MeasureConfig
-
-    m = MeasureConfig.from_profile(prof)
-    return m.warmup, m.steps
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:

@@ -171,7 +171,7 @@ def measure_model(name_or_code: str, profile: Profile | str, model=None, inferen
     from nasoa_lib.train import build_model
 
     prof = resolve_profile(profile)
-    m = prof.section("measure", measure.MeasureConfig)
+    m = measure.MeasureConfig.from_profile(prof)
     zoo_cfg = ZooConfig.from_profile(prof)
     model = model if model is not None else build_model(
         name_or_code, _num_classes(prof), prof.image_size, small_image_stem(prof))
@@ -327,7 +327,7 @@ def write_step_time_table(profile: Profile | str, models: Mapping[str, str], sto
 
     prof = resolve_profile(profile)
     store = _store(prof, store)
-    m = prof.section("measure", measure.MeasureConfig)
+    m = measure.MeasureConfig.from_profile(prof)
     key = spec_key({"stage": TABLE_KIND, "profile": prof.name, "device": describe_device().split(":")[0],
                     "models": dict(models), "measure": asdict(m), "threads": prof.threads})
     if store.has(TABLE_KIND, key):

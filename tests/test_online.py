@@ -273,7 +273,7 @@ def test_store_round_trip_and_missing_predictor(tmp_path):
     np.testing.assert_array_equal(load_predictor(store, "offline").predict(frame), predictor.predict(frame))
     with pytest.raises(ArtifactNotFoundError) as err:
         load_predictor(store, "adaptive")
-    assert "06_online_predictor" in err.value.hint
+    assert "nasoa reproduce --only 05,06" in err.value.hint
 
 
 def test_corrupt_predictor_file_is_a_clear_error(tmp_path):

@@ -5,9 +5,10 @@ search and SMAC3's BOHB, charged real fine-tuning wall-clock; ``methods``: the r
 and the paper's numbers; ``comparison``: the notebook's stages (tasks, constraints, runs, tables).
 """
 
-from nasoa_lib.hpo.methods import METHODS, PAPER_TABLE4, PAPER_TABLE5, Method
+from nasoa_lib.hpo.methods import METHODS, Method
 from nasoa_lib.hpo.search import SearchResult, TrialRecord, bohb, random_search
 from nasoa_lib.hpo.space import SearchSpace, Trial
+from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5
 
 __all__ = ["METHODS", "PAPER_TABLE4", "PAPER_TABLE5", "Method", "SearchResult", "SearchSpace", "Trial",
            "TrialRecord", "bohb", "random_search"]

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5  # noqa: F401 - re-exported by nasoa_lib.hpo
 
 SEARCH_RANDOM, SEARCH_BOHB, SEARCH_GENERATOR = "random_search", "bohb", "generator"
 MODELS_FIXED, MODELS_BASELINES, MODELS_ZOO = "fixed", "baselines", "zoo"

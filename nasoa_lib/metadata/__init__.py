@@ -13,7 +13,6 @@ from nasoa_lib.metadata.collect import (
     CollectSummary,
     Job,
     MetaRunRecord,
-    RunSummary,
     candidate_models,
     collect,
     collection_id,
@@ -45,7 +44,7 @@ from nasoa_lib.metadata.sampling import SPLIT_TRAIN, SPLIT_VALIDATION, DatasetCo
 
 __all__ = [
     "COLUMNS", "EXPORT_KIND", "META_RUN_KIND", "SPLIT_TRAIN", "SPLIT_VALIDATION", "CandidateModel", "CollectSummary",
-    "DatasetCounts", "ExportedMetaDataset", "Job", "MetaDatasetConfig", "MetaRunRecord", "RunSummary", "SampledRun", "candidate_models",
+    "DatasetCounts", "ExportedMetaDataset", "Job", "MetaDatasetConfig", "MetaRunRecord", "SampledRun", "candidate_models",
     "check_meta_train", "collect", "collection_id", "corrupt_keys", "data_card", "dataset_counts",
     "drop_corrupt_rows", "execute", "expected_seconds", "export", "exported_path", "load_meta_dataset", "make_jobs",
     "pending_runs", "plan_table", "run_job", "run_key", "sample_run", "step_seconds", "stored_indices", "stored_rows",

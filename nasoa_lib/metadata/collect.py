@@ -122,22 +122,14 @@ class MetaRunRecord:
     device: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "collection": self.collection, "index": self.index, "split": self.split, "profile": self.profile,
-            **self.features.to_dict(),
-            "accuracy": self.accuracy,
-            "dataset": self.dataset, "classes": list(self.classes), "task_seed": self.task_seed,
-            "test_per_class": self.test_per_class, "test_images": self.test_images,
-            "emd": self.emd, "model_group": self.model_group, "model_target": self.model_target,
-            "pretrained_key": self.pretrained_key,
-            "batch_size": self.batch_size, "lr_schedule": self.lr_schedule,
-            "momentum": self.momentum, "weight_decay": self.weight_decay, "augment": self.augment,
-            "seed": self.seed, "spec_hash": self.spec_hash,
-            "train_seconds": self.train_seconds, "eval_seconds": self.eval_seconds, "wall_seconds": self.wall_seconds,
-            "cpu_seconds": self.cpu_seconds, "steps": self.steps, "median_step_seconds": self.median_step_seconds,
-            "frozen_cache": self.frozen_cache, "threads": self.threads, "pid": self.pid,
-            "device": self.device,
-        }
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "features":
+                out.update(value.to_dict())
+            else:
+                out[f.name] = list(value) if f.name == "classes" else value
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "MetaRunRecord":
@@ -147,7 +139,7 @@ class MetaRunRecord:
 
 
 @dataclass(frozen=True)
-class RunSummary:
+class JobSummary:
     """What a worker reports back for one :class:`Job` (the row itself is in the store)."""
 
     key: str
@@ -397,7 +389,7 @@ def _pretrained(job: Job) -> Any:
     return _PRETRAINED[key]
 
 
-def run_job(job: Job) -> RunSummary:
+def run_job(job: Job) -> JobSummary:
     """Fine-tune one sampled run and append its row to the store (called in a worker)."""
     import torch
 
@@ -408,7 +400,7 @@ def run_job(job: Job) -> RunSummary:
 
     store = ArtifactStore(job.store_root)
     if store.has(META_RUN_KIND, job.key):
-        return RunSummary(job.key, job.run.index, False, 0.0)
+        return JobSummary(job.key, job.run.index, False, 0.0)
     check_meta_train([job.run.task.dataset])
     wall0, cpu0 = time.perf_counter(), time.process_time()
     prof = resolve_profile(job.profile)
@@ -435,10 +427,10 @@ def run_job(job: Job) -> RunSummary:
         device=describe_device(device),
     )
     stored = store.put(META_RUN_KIND, job.key, record.to_dict(), provenance=provenance(job.profile, run.seed, device.type))
-    return RunSummary(job.key, run.index, stored, cpu, result.accuracy)
+    return JobSummary(job.key, run.index, stored, cpu, result.accuracy)
 
 
-def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[RunSummary]:
+def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[JobSummary]:
     """Run ``jobs``, yielding each worker's summary as it finishes (in-process for one worker, a
     local process pool otherwise, Ray with ``address``: :class:`~nasoa_lib.parallel.WorkerPool`)."""
     kind = "serial" if workers == 1 else "process"

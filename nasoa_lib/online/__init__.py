@@ -6,10 +6,10 @@ and offline predictors, with save/load and the artifact store; ``stream``: the o
 behind Table 3 (orderings, segment errors, alpha over time, empirical regret).
 """
 
-from nasoa_lib.online.encoding import FEATURE_RANGES, FeatureEncoder, InvalidMetaFeaturesError
+from nasoa_lib.errors import InvalidMetaFeaturesError, InvalidPredictorConfig, PredictorNotFittedError
+from nasoa_lib.online.encoding import FEATURE_RANGES, FeatureEncoder
 from nasoa_lib.online.network import (
     HedgeMLP,
-    InvalidPredictorConfig,
     NetworkConfig,
     bounded_loss,
     hedge_update,
@@ -20,7 +20,6 @@ from nasoa_lib.online.predictor import (
     PREDICTOR_KIND,
     AccuracyPredictor,
     PredictorConfig,
-    PredictorNotFittedError,
     load_predictor,
     make_predictor,
     predictor_lock,
@@ -30,7 +29,6 @@ from nasoa_lib.online.predictor import (
 from nasoa_lib.online.stream import (
     ADAPTIVE_LABEL,
     OFFLINE_LABEL,
-    PAPER_TABLE3,
     REFERENCE_LABEL,
     SEGMENTS,
     OnlineConfig,
@@ -44,6 +42,7 @@ from nasoa_lib.online.stream import (
     segment_errors,
     stream_order,
 )
+from nasoa_lib.paper import PAPER_TABLE3
 
 __all__ = [
     "FEATURE_RANGES", "KINDS", "PREDICTOR_KIND", "AccuracyPredictor", "FeatureEncoder", "HedgeMLP",

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from nasoa_lib.errors import NasoaError, UnknownRunError
+from nasoa_lib.errors import InvalidMetaFeaturesError, NasoaError, UnknownRunError
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, TARGET_COLUMN
-from nasoa_lib.online.encoding import FeatureEncoder, InvalidMetaFeaturesError
+from nasoa_lib.online.encoding import FeatureEncoder
 from nasoa_lib.online.predictor import AccuracyPredictor, PredictorConfig, make_predictor
-from nasoa_lib.paper import PAPER_ADAPTIVE_LABEL, PAPER_TABLE3  # noqa: F401 - notebook 06 reads online.PAPER_TABLE3
+from nasoa_lib.paper import PAPER_ADAPTIVE_LABEL
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore

@@ -63,7 +63,7 @@ class StepSpec:
         from nasoa_lib.measure import MeasureConfig
 
         prof = resolve_profile(profile)
-        m = prof.section("measure", MeasureConfig)
+        m = MeasureConfig.from_profile(prof)
         return cls(m.batch_size, m.warmup, m.steps, threads or prof.threads, prof.image_size)
 
 
