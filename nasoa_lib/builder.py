@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasoa_lib.errors import InvalidArchitectureCode
-from nasoa_lib.space.codes import ArchCode, BlockCode, MacroCode, Skip, parse
+from nasoa_lib.space.codes import ArchCode, BlockCode, MacroCode, Skip, is_int, parse
 from nasoa_lib.space.ops import CONV1X1, OPERATIONS
 from nasoa_lib.staged import StagedNetwork
 
@@ -181,12 +181,10 @@ def build(
     keeps ``code``, ``image_size`` and ``small_image_stem`` as attributes for measurement and reports.
     """
     code = parse(code)
-    if not _is_count(num_classes) or num_classes < 1:
-        raise InvalidArchitectureCode(f"num_classes must be a positive int, got {num_classes!r}",
-                                      hint="pass the number of classes of the task, e.g. 10")
+    check_num_classes(num_classes)
     stride = total_stride(small_image_stem)
-    if not _is_count(image_size) or image_size < stride:
-        what = "is smaller than" if _is_count(image_size) else "must be an int of at least"
+    if not is_int(image_size) or image_size < stride:
+        what = "is smaller than" if is_int(image_size) else "must be an int of at least"
         raise InvalidArchitectureCode(
             f"image_size {image_size!r} {what} the network's total stride {stride}",
             hint="use a larger image or small_image_stem=True (stride 16)",
@@ -205,8 +203,12 @@ def build(
     return model
 
 
-def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def check_num_classes(num_classes: object) -> None:
+    """Raise :class:`InvalidArchitectureCode` unless ``num_classes`` is a positive int (not a bool):
+    the head size of every network, ours (:func:`build`) and the baselines (:func:`nasoa_lib.models.create`)."""
+    if not is_int(num_classes) or num_classes < 1:
+        raise InvalidArchitectureCode(f"num_classes must be a positive int, got {num_classes!r}",
+                                      hint="pass the number of classes of the task, e.g. 10")
 
 
 def total_stride(small_image_stem: bool = False) -> int:

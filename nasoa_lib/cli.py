@@ -18,7 +18,6 @@ from typing import Callable, NoReturn, Sequence
 from nasoa_lib import __version__
 from nasoa_lib.errors import NasoaError
 from nasoa_lib.generator import commands as _generator_commands
-from nasoa_lib.generator import predict as _predict
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -117,14 +116,6 @@ def _profiles(args: argparse.Namespace) -> int:
 
 # ---- status ------------------------------------------------------------------------------------
 
-#: Store kinds ``nasoa status`` counts, as the library names them (tests check they agree); spelled
-#: out here so that the command answers in a fraction of a second, without importing torch.
-STATUS_KINDS = {"zoo_card": "nasoa_lib.zoo.CARD_KIND", "pretrained": "nasoa_lib.train.PRETRAINED_KIND",
-                "meta_run": "nasoa_lib.metadata.collect.META_RUN_KIND",
-                "step_time_table": "nasoa_lib.zoo.TABLE_KIND", "finetune_cost": "nasoa_lib.generator.timing.COST_KIND",
-                "online_predictor": "nasoa_lib.online.predictor.PREDICTOR_KIND"}
-
-
 def _status_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="only this profile (default: every profile)")
 
@@ -144,37 +135,43 @@ def _predictor_updates(path: Path) -> str:
 
 def status_lines(profile: str) -> list[str]:
     """What ``profile``'s store and reports hold: zoo, predictors, meta-dataset, step-time tables,
-    pretrained models, and each notebook's last run (``stale`` when its outputs left the store)."""
+    pretrained models, and each notebook's last run (``stale`` when its outputs left the store).
+    Imports no torch: the kinds come from :mod:`nasoa_lib.kinds` and torch-free modules."""
     from nasoa_lib import paths
-    from nasoa_lib.reporting.outputs import read_runs
+    from nasoa_lib.generator.timing import COST_KIND
+    from nasoa_lib.kinds import CARD_KIND, META_RUN_KIND, PRETRAINED_KIND, TABLE_KIND
+    from nasoa_lib.online.predictor import PREDICTOR_FILE, PREDICTOR_KIND
+    from nasoa_lib.profiles import load_profile
+    from nasoa_lib.reporting.outputs import STATUS_OK, read_runs
     from nasoa_lib.reporting.runner import discover_notebooks, is_cached, notebook_fingerprint, service_build_command
     from nasoa_lib.store import ArtifactStore
 
-    store = ArtifactStore.for_profile(profile)
+    prof = load_profile(profile)
+    store = ArtifactStore(paths.store_dir(prof.name))
     lines = [f"profile {profile}: store {store.root}"]
     if not store.exists():
         return lines + ["  no store yet: build what nasoa recommend needs with", f"    {service_build_command(profile)}"]
-    cards = store.records("zoo_card", skip_corrupt=True)
+    cards = store.records(CARD_KIND, skip_corrupt=True)
     ours = [c for c in cards if c.get("group") == "ours"]
     lines.append(f"  zoo: {len(ours)} of ours, {len(cards) - len(ours)} released")
     lines += [f"    {c.get('name')}: source top-1 {float(c.get('source_top1', float('nan'))):.3f}" for c in cards]
-    predictors = sorted(store.keys("online_predictor")) or sorted(
-        p.name for p in (store.artifacts_root / "online_predictor").glob("*") if p.is_dir())
+    predictor_dir = store.artifacts_root / PREDICTOR_KIND  # predictors are artifacts without a record
+    predictors = sorted(p.name for p in predictor_dir.glob("*") if p.is_dir())
     lines.append(f"  predictors: {len(predictors)}" + ("" if predictors else " (nasoa recommend needs 'adaptive')"))
-    lines += [f"    {name}: {_predictor_updates(store.artifacts_root / 'online_predictor' / name / 'predictor.npz')}"
-              for name in predictors]
-    lines.append(f"  meta-dataset rows: {store.count('meta_run')}")
-    lines.append(f"  step-time tables: {store.count('step_time_table')} (zoo), "
-                 f"{store.count('finetune_cost')} fine-tuning cost entries (this device)")
-    lines.append(f"  pretrained models: {store.count('pretrained')}")
+    lines += [f"    {name}: {_predictor_updates(predictor_dir / name / PREDICTOR_FILE)}" for name in predictors]
+    lines.append(f"  meta-dataset rows: {store.count(META_RUN_KIND)}")
+    lines.append(f"  step-time tables: {store.count(TABLE_KIND)} (zoo), "
+                 f"{store.count(COST_KIND)} fine-tuning cost entries (this device)")
+    lines.append(f"  pretrained models: {store.count(PRETRAINED_KIND)}")
     runs = read_runs(profile)
     notebooks = {nb.stem: nb for nb in discover_notebooks()}
+    outputs = store.output_rows()
     lines.append(f"  reports: {len(runs)} notebook(s) in runs.json")
     for name, run in sorted(runs.items()):
         state = run.get("status", "?")
-        if state == "ok" and name in notebooks:
+        if state == STATUS_OK and name in notebooks:
             html = paths.report_dir(profile) / f"{name}.html"
-            fresh = is_cached(run, notebook_fingerprint(notebooks[name], profile), html, store)
+            fresh = is_cached(run, notebook_fingerprint(notebooks[name], prof), html, outputs)
             state += "" if fresh else " but stale (notebook, profile or its outputs in the store changed: reproduce re-runs it)"
         lines.append(f"    {name}: {state}")
     return lines
@@ -214,21 +211,6 @@ def resolve_store_profile(given: str | None) -> str:
         hint=f"choose one with --profile {built[0]} (or build {DEFAULT_PROFILE}: {service_build_command(DEFAULT_PROFILE)})")
 
 
-def _store_profile_arguments(add_arguments: Callable[[argparse.ArgumentParser], None]):
-    """``add_arguments`` with ``--profile`` left unset by default, so :func:`resolve_store_profile`
-    can tell a profile given from the default."""
-    def add(parser: argparse.ArgumentParser) -> None:
-        from nasoa_lib.profiles import DEFAULT_PROFILE
-
-        add_arguments(parser)
-        for action in parser._actions:  # argparse has no public way to change one option's help
-            if action.dest == "profile":
-                action.default = None
-                action.help = (f"scale profile whose zoo, predictor and store to use (default: {DEFAULT_PROFILE}, "
-                               "or the only profile with a store)")
-    return add
-
-
 def _with_store_profile(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def resolved(args: argparse.Namespace) -> int:
         args.profile = resolve_store_profile(args.profile)
@@ -248,16 +230,16 @@ COMMANDS: list[Command] = [
     Command("profiles", "list the scale profiles of configs/profiles.yaml", "nasoa profiles",
             _profiles_arguments, _profiles),
     Command("recommend", _generator_commands.RECOMMEND_HELP, _generator_commands.RECOMMEND_EXAMPLES,
-            _store_profile_arguments(_generator_commands.recommend_arguments),
+            _generator_commands.recommend_arguments,
             _with_store_profile(_generator_commands.recommend_command)),
     Command("finetune", _generator_commands.FINETUNE_HELP, _generator_commands.FINETUNE_EXAMPLES,
-            _store_profile_arguments(_generator_commands.finetune_arguments),
+            _generator_commands.finetune_arguments,
             _with_store_profile(_generator_commands.finetune_command)),
     Command("status", "what each profile's store and reports hold (zoo, predictors, meta-dataset, step-time "
             "tables, pretrained models, notebook runs)", "nasoa status\n  nasoa status --profile smoke",
             _status_arguments, _status),
-    Command("predict", _predict.PREDICT_HELP, _predict.PREDICT_EXAMPLES,
-            _predict.predict_arguments, _predict.predict_command),
+    Command("predict", _generator_commands.PREDICT_HELP, _generator_commands.PREDICT_EXAMPLES,
+            _generator_commands.predict_arguments, _generator_commands.predict_command),
 ]
 
 

@@ -44,6 +44,7 @@ from typing import Callable
 import torchvision
 from torch import nn
 
+from nasoa_lib.builder import check_num_classes
 from nasoa_lib.errors import InvalidArchitectureCode, UnknownModelError, UnsupportedNetworkError
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.staged import StagedNetwork
@@ -131,9 +132,7 @@ def create(name: str, num_classes: int, image_size: int = 32, small_image_stem: 
     resolution-agnostic (adaptive pooling). It keeps the signature of ``builder.build``.
     """
     entry = _entry(name)
-    if not isinstance(num_classes, int) or num_classes < 1:
-        raise InvalidArchitectureCode(f"num_classes must be a positive int, got {num_classes!r}",
-                                      hint="pass the number of classes of the task, e.g. 10")
+    check_num_classes(num_classes)
     if not isinstance(image_size, int) or image_size < 1:
         raise InvalidArchitectureCode(f"image_size must be a positive int, got {image_size!r}",
                                       hint="pass the image side in pixels, e.g. 32")

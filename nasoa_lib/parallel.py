@@ -8,9 +8,10 @@ out many independent, CPU-bound torch jobs. :class:`WorkerPool` runs them and yi
 * ``"process"``: ``workers`` *spawned* processes (a forked torch runtime can deadlock), each
   pinned to ``threads`` torch threads so the pool never oversubscribes the cores; the pool is
   kept between calls, so a search pays the interpreter start-up once, not every generation.
-  Workers die with their parent, even one killed by ``kill -9`` (on Linux the kernel kills them:
-  ``PR_SET_PDEATHSIG``; elsewhere a thread in each worker watches the parent), so an interrupted
-  notebook never leaves ~1 GB workers running;
+  Workers die with their parent, even one killed by ``kill -9`` (a thread in each worker polls
+  its parent's pid; not ``PR_SET_PDEATHSIG``, which fires when the *thread* that started the
+  worker exits, so a pool used from a non-main thread would lose healthy workers), so an
+  interrupted notebook never leaves ~1 GB workers running;
 * ``"ray"``: Ray tasks with ``num_cpus=threads``. ``address`` goes to ``ray.init``; ``"local"``
   starts a one-machine instance (Ray 2.x removed ``local_mode``; this runs the same code path
   without a cluster). Ray is imported only here (the optional ``cluster`` extra).
@@ -20,12 +21,9 @@ Job functions must be importable top-level functions (they are pickled by refere
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import multiprocessing
 import os
-import signal
-import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -43,22 +41,13 @@ def init_worker(threads: int) -> None:
     logging.basicConfig(level=logging.WARNING)
 
 
-_PR_SET_PDEATHSIG = 1
 PARENT_POLL_S = 1.0
 
 
 def _die_with_parent(parent_pid: int) -> None:
     """Make this process end when ``parent_pid`` does (the parent's death is otherwise unnoticed
-    by an idle worker, which is re-parented to PID 1 and lives on)."""
-    if sys.platform.startswith("linux"):
-        try:
-            libc = ctypes.CDLL(None, use_errno=True)
-            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
-                if os.getppid() != parent_pid:  # the parent died before the request
-                    os._exit(1)
-                return
-        except (OSError, AttributeError):
-            pass
+    by an idle worker, which is re-parented and lives on): a daemon thread polls the parent pid
+    every :data:`PARENT_POLL_S` seconds, also when the parent died before the thread started."""
 
     def watch() -> None:
         while os.getppid() == parent_pid:

@@ -13,14 +13,15 @@ What the store holds is what decides whether work is done (issue 20): every reco
 written is listed in the ``outputs`` table with the notebook that wrote it
 (:func:`nasoa_lib.paths.current_notebook`, set by the runner), so the runner skips a notebook only
 while the outputs it saw are still there (:meth:`ArtifactStore.output_snapshot`), and a record
-whose artifact file is gone counts as absent (``has``/``get`` drop it), so the stage that
-produces it recomputes it.
+whose artifact file is gone reads as absent (``has``/``get`` skip it; reading never deletes), so
+the stage that produces it recomputes it and its ``put`` replaces the stale row.
 
 Why it survives ``kill -9`` at any point:
 
 * records live in SQLite in WAL mode with ``synchronous=FULL``; a transaction is either in the
   database or not, and ``INSERT OR IGNORE`` on the primary key ``(kind, key)`` means a record is
-  never counted twice, even when several worker processes ``put`` at once;
+  never counted twice, even when several worker processes ``put`` at once (an existing row is
+  replaced only when it is stale: see :meth:`ArtifactStore.put`);
 * an artifact is written to a temporary file in its final folder, fsynced, then ``os.replace``-d
   onto its final name, so a reader never sees a half-written file under the final name
   (left-over temporary files are removed by :meth:`ArtifactStore.remove_stale_temp_files`);
@@ -44,18 +45,25 @@ import threading
 import time
 import uuid
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePath
 from typing import Any, Iterator
 
 from nasoa_lib import paths
-from nasoa_lib.errors import ArtifactNotFoundError, InvalidSpecValueError, StoreCorruptedError, UnsafeNameError
+from nasoa_lib.errors import (
+    ArtifactNotFoundError, InvalidSpecValueError, StoreCorruptedError, StoreLockTimeoutError, UnsafeNameError,
+)
 
 log = logging.getLogger(__name__)
 
 RECORDS_FILE = "records.sqlite"
 ARTIFACTS_DIR = "artifacts"
+LOCKS_DIR = "locks"
+"""Folder under the store root holding the lock files of :meth:`ArtifactStore.lock` (never deleted,
+so a lock file cannot vanish under a process that holds it, unlike one inside an artifact folder)."""
+LOCK_POLL_S = 0.005
 KEY_LENGTH = 16
 """Hex characters kept from the sha256 of a spec: 64 bits, so even a million specs collide with
 probability ~3e-8; long enough for folder names to stay readable."""
@@ -410,7 +418,11 @@ class ArtifactStore:
     def put(
         self, kind: str, key: str, record: Mapping[str, Any], *, provenance: dict | None = None
     ) -> bool:
-        """Insert ``record`` under ``(kind, key)`` once; ``False`` (and no change) if it exists."""
+        """Insert ``record`` under ``(kind, key)`` once; ``False`` (and no change) if it exists.
+
+        An existing row is replaced (``True``) only when it is stale: an artifact file listed with it
+        is missing, or was written after it, i.e. its stage found it incomplete and computed it again
+        (the record then describes the new files, and its ``created_at`` is the recomputation's)."""
         _check_name("kind", kind)
         _check_name("key", key)
         body = _canonical_json(to_jsonable(dict(record)))
@@ -425,12 +437,27 @@ class ArtifactStore:
                 (kind, key, body, prov, created),
             )
             if cur.rowcount != 1:
-                return False
+                if not self._stale(conn, kind, key):
+                    return False
+                conn.execute("UPDATE records SET record = ?, provenance = ?, created_at = ? WHERE kind = ? AND key = ?",
+                             (body, prov, created, kind, key))
             conn.execute("INSERT OR REPLACE INTO outputs (kind, key, name, notebook) VALUES (?, ?, ?, ?)",
                          (kind, key, RECORD_OUTPUT, notebook))
             return True
 
         return self._transaction(insert)
+
+    def _stale(self, conn: sqlite3.Connection, kind: str, key: str) -> bool:
+        """Whether the existing record of ``(kind, key)`` no longer goes with its artifact files: one
+        is missing, or was (re-)written after the record (outputs ids only grow)."""
+        rows = conn.execute(
+            "SELECT f.name, f.id, r.id FROM outputs f LEFT JOIN outputs r "
+            "ON r.kind = f.kind AND r.key = f.key AND r.name = ? WHERE f.kind = ? AND f.key = ? AND f.name != ?",
+            (RECORD_OUTPUT, kind, key, RECORD_OUTPUT),
+        ).fetchall()
+        folder = self.artifacts_root / kind / key
+        return any(not (folder / name).is_file() or (record_id is not None and file_id > record_id)
+                   for name, file_id, record_id in rows)
 
     def _decode(self, kind: str, key: str, body: str, prov: str | None, created: str) -> StoredRecord:
         def corrupted(why: object) -> StoreCorruptedError:
@@ -454,33 +481,32 @@ class ArtifactStore:
     def entry(self, kind: str, key: str) -> StoredRecord | None:
         """The record of ``(kind, key)`` with its provenance and creation time, or ``None``
         (also when its artifacts are gone: see :meth:`has`)."""
-        if not self.exists():
+        if not self.exists() or not self._complete(kind, key):
             return None
         row = self._execute(
             "SELECT record, provenance, created_at FROM records WHERE kind = ? AND key = ?",
             (kind, key),
         ).fetchone()
-        if row is None or not self._intact(kind, key):
-            return None
-        return self._decode(kind, key, *row)
+        return None if row is None else self._decode(kind, key, *row)
 
-    def _missing_files(self, kind: str, key: str) -> list[str]:
+    def _complete(self, kind: str, key: str) -> bool:
+        """Whether a record of ``(kind, key)`` exists with every artifact file listed with it on disk
+        (one query): a record's presence must mean its artifacts are complete, so an incomplete
+        one reads as absent and its stage recomputes it. Nothing is deleted."""
         rows = self._execute(
-            "SELECT name FROM outputs WHERE kind = ? AND key = ? AND name != ?", (kind, key, RECORD_OUTPUT)
+            "SELECT o.name FROM records r LEFT JOIN outputs o ON o.kind = r.kind AND o.key = r.key AND o.name != ? "
+            "WHERE r.kind = ? AND r.key = ?",
+            (RECORD_OUTPUT, kind, key),
         ).fetchall()
         folder = self.artifacts_root / kind / key
-        return [name for (name,) in rows if not (folder / name).is_file()]
+        missing = [name for (name,) in rows if name is not None and not (folder / name).is_file()]
+        if missing:
+            self._log_incomplete(kind, key, missing)
+        return bool(rows) and not missing
 
-    def _intact(self, kind: str, key: str, missing: list[str] | None = None) -> bool:
-        """``False`` (after dropping the record) when an artifact written with the record is gone:
-        a record's presence must mean its artifacts are complete, so its stage recomputes it."""
-        missing = self._missing_files(kind, key) if missing is None else missing
-        if not missing:
-            return True
-        log.warning("store %s: record %s/%s lost its artifact(s) %s; dropped so that its stage recomputes it",
-                    self.root, kind, key, ", ".join(missing))
-        self.delete(kind, key)
-        return False
+    def _log_incomplete(self, kind: str, key: str, missing: list[str]) -> None:
+        log.warning("store %s: record %s/%s lost its artifact(s) %s; it reads as absent so that its stage "
+                    "recomputes it", self.root, kind, key, ", ".join(missing))
 
     def get(self, kind: str, key: str) -> dict | None:
         """The record stored under ``(kind, key)``, or ``None``."""
@@ -489,14 +515,9 @@ class ArtifactStore:
 
     def has(self, kind: str, key: str) -> bool:
         """Whether a record exists under ``(kind, key)`` with all the artifacts written with it
-        (does not parse it). A record whose artifact file is gone is dropped and ``False``, so
-        the stage asking recomputes it instead of failing to load it."""
-        if not self.exists():
-            return False
-        row = self._execute(
-            "SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)
-        ).fetchone()
-        return row is not None and self._intact(kind, key)
+        (does not parse it). A record whose artifact file is gone reads as ``False`` (and stays
+        in the store), so the stage asking recomputes it and its ``put`` replaces the row."""
+        return self.exists() and self._complete(kind, key)
 
     def entries(self, kind: str, *, skip_corrupt: bool = False) -> list[StoredRecord]:
         """All rows of ``kind`` in insertion order; a bad row raises unless ``skip_corrupt``."""
@@ -516,7 +537,8 @@ class ArtifactStore:
         out: list[StoredRecord] = []
         bad: list[str] = []
         for key, body, prov, created in rows:
-            if key in missing and not self._intact(kind, key, missing[key]):
+            if key in missing:
+                self._log_incomplete(kind, key, missing[key])
                 continue
             try:
                 out.append(self._decode(kind, key, body, prov, created))
@@ -563,34 +585,24 @@ class ArtifactStore:
             return None
         return self._execute("SELECT value FROM store_meta WHERE name = 'id'").fetchone()[0]
 
-    def output_snapshot(self, notebook: str, upto: int | None = None) -> dict[str, Any]:
-        """What a notebook's successful run leaves to compare later (``runs.json``): the store's
-        id, the last output id ``upto`` and a digest of the outputs the notebook may have written or
-        read: those written up to ``upto`` by it, by notebooks numbered before it, or before outputs
-        were tracked (untagged outputs of the command line or interactive sessions are left out),
-        with whether each artifact file is on disk. The notebook is done while a later snapshot with
-        the same ``upto`` is equal: a deleted or re-created store, a dropped record or a lost file
-        changes it. Cheap: one query and one ``stat`` per artifact file."""
+    def output_rows(self) -> "StoreOutputs":
+        """The outputs table with whether each artifact file is on disk: what
+        :func:`output_snapshot` compares, fetched once (one query and one ``stat`` per artifact
+        file) for however many notebooks are checked against it. Asking does not create the store."""
         store_id = self.identity()
         if store_id is None:
-            return {"store_id": None, "upto": 0, "outputs": 0, "digest": None}
-        if upto is None:
-            upto = int(self._execute("SELECT COALESCE(MAX(id), 0) FROM outputs").fetchone()[0])
-        mine = _notebook_number(notebook)
+            return StoreOutputs(None, 0, ())
+        last_id = int(self._execute("SELECT COALESCE(MAX(id), 0) FROM outputs").fetchone()[0])
         rows = self._execute(
-            "SELECT id, kind, key, name, notebook FROM outputs WHERE id <= ? AND notebook IS NOT NULL ORDER BY id",
-            (upto,),
-        ).fetchall()
-        digest = hashlib.sha256()
-        count = 0
-        for out_id, kind, key, name, producer in rows:
-            number = _notebook_number(producer) if producer != LEGACY_NOTEBOOK else -1
-            if number is None or (mine is not None and number > mine):
-                continue
-            present = name == RECORD_OUTPUT or (self.artifacts_root / kind / key / name).is_file()
-            digest.update(f"{out_id}\0{kind}\0{key}\0{name}\0{int(present)}\n".encode())
-            count += 1
-        return {"store_id": store_id, "upto": upto, "outputs": count, "digest": digest.hexdigest()}
+            "SELECT id, kind, key, name, notebook FROM outputs WHERE notebook IS NOT NULL ORDER BY id").fetchall()
+        return StoreOutputs(store_id, last_id, tuple(
+            OutputRow(out_id, kind, key, name, producer,
+                      name == RECORD_OUTPUT or (self.artifacts_root / kind / key / name).is_file())
+            for out_id, kind, key, name, producer in rows))
+
+    def output_snapshot(self, notebook: str, upto: int | None = None) -> dict[str, Any]:
+        """:func:`output_snapshot` of this store as it is now."""
+        return output_snapshot(self.output_rows(), notebook, upto)
 
     def delete(self, kind: str, key: str) -> bool:
         """Remove the record and the artifacts of ``(kind, key)``; ``True`` if there was a record."""
@@ -604,6 +616,39 @@ class ArtifactStore:
         if folder.exists():
             shutil.rmtree(folder)
         return existed
+
+    @contextmanager
+    def lock(self, name: str, timeout: float) -> Iterator[Path]:
+        """Hold the store-wide exclusive lock ``name`` (``fcntl.flock`` on ``<root>/locks/<name>.lock``)
+        across processes and threads, e.g. around a read-update-write of one artifact.
+
+        The operating system releases the lock when its holder exits, even on ``kill -9``, so a
+        crashed run never blocks the next one; a lock still held after ``timeout`` seconds is a
+        :class:`~nasoa_lib.errors.StoreLockTimeoutError`. POSIX only (``fcntl``)."""
+        import fcntl
+
+        path = self.root / LOCKS_DIR / f"{_check_name('lock', name)}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise StoreLockTimeoutError(
+                            f"{name!r} is still locked by another process after {timeout:g} s ({path})",
+                            hint="wait for the other process on this store (e.g. nasoa finetune) to finish (the lock "
+                                 "is freed when its process exits) and run again") from None
+                    time.sleep(LOCK_POLL_S)
+            try:
+                yield path
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)
 
     # ---- artifacts --------------------------------------------------------------------------
 
@@ -632,24 +677,18 @@ class ArtifactStore:
 
     def rebuild_command(self, kind: str, key: str, name: str = RECORD_OUTPUT) -> str | None:
         """``nasoa reproduce --profile P --only NN`` for the notebook that wrote this output."""
-        notebook = self.producer(kind, key, name) or self.producer(kind, key)
-        match = _NOTEBOOK_NUM_RE.match(notebook or "")
-        return None if match is None else f"nasoa reproduce --profile {self.root.name} --only {match['num']}"
+        number = _notebook_number(self.producer(kind, key, name) or self.producer(kind, key))
+        return None if number is None else f"nasoa reproduce --profile {self.root.name} --only {number:02d}"
 
     def _existing(self, kind: str, key: str, name: str) -> Path:
         path = self.artifact_path(kind, key, name)
         if not path.is_file():
             command = self.rebuild_command(kind, key, name)
-            dropped = self.exists() and self._execute(
-                "SELECT 1 FROM records WHERE kind = ? AND key = ?", (kind, key)).fetchone() is not None
-            if dropped:
-                self.delete(kind, key)  # the record without its file would stop the stage recomputing it
-            what = "its record was dropped, so the stage that produces it recomputes it" if dropped else \
-                "the stage that produces it skips work already in the store"
-            raise ArtifactNotFoundError(
-                f"artifact {kind}/{key}/{name} not found in {self.artifacts_root}",
-                hint=(f"rebuild it with: {command} ({what})" if command else f"re-run the stage that produces it ({what})"),
-            )
+            rebuild = f"rebuild it with: {command}" if command else "re-run the stage that produces it"
+            if self.has(kind, key):  # nothing lists the file as the record's (a store older than that)
+                rebuild = (f"drop its record with ArtifactStore({str(self.root)!r}).delete({kind!r}, {key!r}), "
+                           f"then {rebuild} (the stage skips work whose record is in the store)")
+            raise ArtifactNotFoundError(f"artifact {kind}/{key}/{name} not found in {self.artifacts_root}", hint=rebuild)
         return path
 
     def write_bytes(self, kind: str, key: str, name: str, data: bytes) -> Path:
@@ -726,6 +765,53 @@ class ArtifactStore:
         if removed:
             log.info("store %s: removed %d unfinished artifact file(s)", self.root, len(removed))
         return removed
+
+
+@dataclass(frozen=True)
+class OutputRow:
+    """One tagged row of the ``outputs`` table (``present``: the artifact file is on disk; always
+    ``True`` for a record)."""
+
+    id: int
+    kind: str
+    key: str
+    name: str
+    notebook: str
+    present: bool
+
+
+@dataclass(frozen=True)
+class StoreOutputs:
+    """What :meth:`ArtifactStore.output_rows` read: the store's id (``None``: no store), the last
+    output id and the outputs tagged with a notebook (or :data:`LEGACY_NOTEBOOK`)."""
+
+    store_id: str | None
+    last_id: int
+    rows: tuple[OutputRow, ...]
+
+
+def output_snapshot(outputs: StoreOutputs, notebook: str, upto: int | None = None) -> dict[str, Any]:
+    """What a notebook's successful run leaves to compare later (``runs.json``): the store's id, the
+    last output id ``upto`` and a digest of the outputs the notebook may have written or read: those
+    written up to ``upto`` by it, by notebooks numbered before it, or before outputs were tracked
+    (untagged outputs of the command line or interactive sessions are left out), with whether each
+    artifact file is on disk. The notebook is done while a later snapshot with the same ``upto`` is
+    equal: a deleted or re-created store, a dropped record or a lost file changes it."""
+    if outputs.store_id is None:
+        return {"store_id": None, "upto": 0, "outputs": 0, "digest": None}
+    upto = outputs.last_id if upto is None else upto
+    mine = _notebook_number(notebook)
+    digest = hashlib.sha256()
+    count = 0
+    for row in outputs.rows:
+        if row.id > upto:
+            break
+        number = _notebook_number(row.notebook) if row.notebook != LEGACY_NOTEBOOK else -1
+        if number is None or (mine is not None and number > mine):
+            continue
+        digest.update(f"{row.id}\0{row.kind}\0{row.key}\0{row.name}\0{int(row.present)}\n".encode())
+        count += 1
+    return {"store_id": outputs.store_id, "upto": upto, "outputs": count, "digest": digest.hexdigest()}
 
 
 def _notebook_number(notebook: str | None) -> int | None:

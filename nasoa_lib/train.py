@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from nasoa_lib.errors import ArtifactNotFoundError, InvalidArchitectureCode, ProfileConfigError, UnknownModelError
+from nasoa_lib.kinds import PRETRAINED_KIND
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.schedule import warmup_cosine
 from nasoa_lib.staged import StagedNetwork
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PRETRAINED_KIND = "pretrained"
 CHECKPOINT_KIND = "pretrain_checkpoint"
 WEIGHTS_FILE = "weights.pt"
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -298,8 +298,9 @@ def pretrain(
     if store.has(PRETRAINED_KIND, key):
         try:
             return _load(store, key, model_name_or_code)
-        except ArtifactNotFoundError:  # the store dropped the record whose weights are gone
+        except ArtifactNotFoundError:  # a record whose weights file is gone but not listed with it
             log.warning("pretrain %s: the stored weights are gone; training again", model_name_or_code)
+            store.delete(PRETRAINED_KIND, key)
 
     x_train, y_train, x_test, y_test, num_classes = _source_tensors(source, recipe, prof.image_size, seed)
     with torch.random.fork_rng(devices=[]):

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError, UnknownModelError
+from nasoa_lib.kinds import CARD_KIND, TABLE_KIND
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.search.config import ZooConfig
 from nasoa_lib.search.run import pareto_front
@@ -36,9 +37,7 @@ from nasoa_lib.store import ArtifactStore, spec_key
 log = logging.getLogger(__name__)
 
 ZOO_KIND = "zoo"
-CARD_KIND = "zoo_card"
 CARD_FILE = "card.json"
-TABLE_KIND = "step_time_table"
 TABLE_FILE = "step_times.json"
 COMPARISON_KIND = "zoo_comparison"
 OURS = "ours/"

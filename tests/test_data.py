@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_checks import one_error
 from PIL import Image
 
 from nasoa_lib.data import (
@@ -401,9 +402,8 @@ def test_a_refused_layout_reaches_the_command_line_as_one_error_and_a_hint(tmp_p
     _write_split(tmp_path / "mixed" / "train", data, (0, 1), per_class=3)
     _write_split(tmp_path / "mixed", data, (2,), per_class=3)
     assert cli.main(["recommend", "--data", str(tmp_path / "mixed"), "--budget", "10m", "--profile", "smoke"]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 2 and lines[0].startswith("error: ") and "mixes split folders" in lines[0]
-    assert lines[1].startswith("hint: ") and "DIR/train/<class>" in lines[1]
+    error, hint = one_error(capsys)
+    assert "mixes split folders" in error and "DIR/train/<class>" in hint
 
 
 def test_user_npz_in_our_format_is_resized_when_needed(tmp_path):

@@ -142,8 +142,9 @@ def test_unknown_name_lists_known_names():
 
 
 def test_bad_arguments_are_errors():
-    with pytest.raises(ValueError, match="num_classes"):
-        models.create("resnet18", num_classes=0)
+    for num_classes in (0, True, 2.0):  # True is an int to isinstance: builder.build refuses it too
+        with pytest.raises(ValueError, match="num_classes"):
+            models.create("resnet18", num_classes=num_classes)
     with pytest.raises(ValueError, match="image_size"):
         models.create("resnet18", num_classes=10, image_size=0)
     with pytest.raises(ValueError, match="family"):

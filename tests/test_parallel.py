@@ -86,6 +86,16 @@ def _running(pid: int) -> bool:
         return False
 
 
+def _read_line(stream, timeout: float) -> str:
+    """One line of ``stream``, or a test failure after ``timeout`` seconds (not a hung test)."""
+    import selectors
+
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        assert selector.select(timeout), f"no line within {timeout:g} s"
+    return stream.readline()
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_pool_workers_die_when_their_parent_is_killed_with_sigkill():
     import signal
@@ -93,8 +103,9 @@ def test_pool_workers_die_when_their_parent_is_killed_with_sigkill():
     import time
 
     parent = subprocess.Popen([sys.executable, "-c", PARENT], stdout=subprocess.PIPE, text=True)
+    workers: list[int] = []
     try:
-        workers = [int(p) for p in parent.stdout.readline().split()]
+        workers = [int(p) for p in _read_line(parent.stdout, 120).split()]
         assert workers and all(_running(p) for p in workers)
         os.kill(parent.pid, signal.SIGKILL)
         parent.wait(timeout=10)
@@ -104,6 +115,6 @@ def test_pool_workers_die_when_their_parent_is_killed_with_sigkill():
         assert not any(_running(p) for p in workers), "pool workers outlived their parent"
     finally:
         parent.kill()
-        for pid in workers if "workers" in locals() else []:
+        for pid in workers:
             if _running(pid):
                 os.kill(pid, signal.SIGKILL)

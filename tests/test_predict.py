@@ -15,7 +15,7 @@ from PIL import Image
 from nasoa_lib import cli
 from nasoa_lib.data import load_dataset, load_user_dataset, to_tensor
 from nasoa_lib.data.user_data import convert_image
-from nasoa_lib.errors import InvalidDataError, InvalidModelFileError
+from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.generator.predict import load_finetuned, read_inputs
 
 CODE = "011-_16_1-2-2-1"
@@ -215,13 +215,20 @@ def test_a_model_file_without_its_card_uses_its_saved_stem(run, tmp_path):
     out, data, _ = run
     saved = torch.load(out / "model.pt", weights_only=True)
     alone = _save(tmp_path / "elsewhere" / "model.pt", {**saved, "small_image_stem": False})
-    fitted = load_finetuned(alone)
-    assert fitted.card is None
     x = load_user_dataset(data).x_test
-    np.testing.assert_array_equal(fitted.predict(x), load_finetuned(out).predict(x))
-    with pytest.raises(InvalidModelFileError):
-        load_finetuned(_save(tmp_path / "stemless" / "model.pt",
-                             {k: v for k, v in saved.items() if k != "small_image_stem"}))
+    np.testing.assert_array_equal(load_finetuned(alone).predict(x), load_finetuned(out).predict(x))
+
+
+def test_a_model_file_without_its_stem_takes_it_from_the_run_cards_profile(run, tmp_path):
+    """A model.pt written before ``small_image_stem`` was saved: the run card beside it names the
+    profile, whose ``models.small_image_stem`` the network was built with."""
+    out, data, _ = run
+    saved = torch.load(out / "model.pt", weights_only=True)
+    legacy = tmp_path / "legacy"
+    _save(legacy / "model.pt", {k: v for k, v in saved.items() if k != "small_image_stem"})
+    (legacy / "run_card.json").write_bytes((out / "run_card.json").read_bytes())
+    x = load_user_dataset(data).x_test
+    np.testing.assert_array_equal(load_finetuned(legacy).probabilities(x), load_finetuned(out).probabilities(x))
 
 
 def test_read_inputs_splits(run):

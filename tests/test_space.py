@@ -148,7 +148,7 @@ def test_codes_with_non_ascii_digits_are_rejected(text, fragment):
 
 
 @PROPERTY
-@given(st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=3))
+@given(st.text(alphabet=st.characters(categories=["Nd", "No"]), min_size=1, max_size=1))
 def test_any_non_ascii_digit_anywhere_in_a_code_is_rejected(digits):
     """A code is ASCII: putting any non-ASCII decimal/other digit into any digit position fails."""
     code = "02031-a02_32_2-211-2-111122"

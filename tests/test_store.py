@@ -373,18 +373,27 @@ def test_a_record_whose_artifact_is_gone_counts_as_absent_so_its_stage_recompute
     store.put("pretrained", "k1", {"top1": 0.5})
     store.put("plain", "k2", {"no": "files"})
     assert store.has("pretrained", "k1") and store.get("pretrained", "k1") == {"top1": 0.5}
+    first = store.entry("pretrained", "k1")
     store.artifact_path("pretrained", "k1", "weights.pt").unlink()
     with caplog.at_level(logging.WARNING, logger="nasoa_lib.store"):
         assert not store.has("pretrained", "k1")
     assert "lost its artifact(s) weights.pt" in caplog.text
-    assert store.count("pretrained") == 0 and store.has("plain", "k2")
-    # the stage's usual "if not has: compute, write, put" now stores it again
+    assert store.get("pretrained", "k1") is None and store.entry("pretrained", "k1") is None
+    assert store.records("pretrained") == [] and store.has("plain", "k2")
+    with pytest.raises(ArtifactNotFoundError):
+        store.read_bytes("pretrained", "k1", "weights.pt")
+    assert store.keys("pretrained") == ["k1"], "reading deletes nothing"
+    # the stage's usual "if not has: compute, write, put" now stores it again, replacing the stale row
     store.write_bytes("pretrained", "k1", "weights.pt", b"w2")
     assert store.put("pretrained", "k1", {"top1": 0.6}) and store.get("pretrained", "k1") == {"top1": 0.6}
+    assert store.count("pretrained") == 1 and store.entry("pretrained", "k1").created_at >= first.created_at
+    assert store.put("pretrained", "k1", {"top1": 0.7}) is False  # complete again: put once, as before
     store.write_bytes("pretrained", "k3", "weights.pt", b"w3")
     store.put("pretrained", "k3", {"top1": 0.7})
     store.artifact_path("pretrained", "k3", "weights.pt").unlink()
     assert store.records("pretrained") == [{"top1": 0.6}] and store.get("pretrained", "k3") is None
+    assert store.put("pretrained", "k3", {"top1": 0.8})  # its file still missing: the stale row is replaced
+    assert store.count("pretrained") == 2
 
 
 def test_a_missing_artifact_names_the_command_that_rebuilds_it(tmp_path, monkeypatch):
@@ -398,8 +407,8 @@ def test_a_missing_artifact_names_the_command_that_rebuilds_it(tmp_path, monkeyp
     assert store.has("pretrained", "k1")  # nothing says a file belongs to it ...
     with pytest.raises(ArtifactNotFoundError) as info:
         store.read_bytes("pretrained", "k1", "weights.pt")  # ... until it is read
-    assert "nasoa reproduce --profile smoke --only 03" in info.value.hint and "dropped" in info.value.hint
-    assert not store.has("pretrained", "k1")
+    assert "nasoa reproduce --profile smoke --only 03" in info.value.hint and "delete('pretrained', 'k1')" in info.value.hint
+    assert store.has("pretrained", "k1")  # reading deletes nothing; the hint says how to drop it
 
 
 def test_store_identity_and_output_snapshot_see_a_recreated_store_and_lost_outputs(tmp_path, monkeypatch):

@@ -80,13 +80,23 @@ def read_image(file: Path, image_size: int) -> np.ndarray:
         ) from err
 
 
-def _subfolders(folder: Path) -> list[Path]:
+def subfolders(folder: Path) -> list[Path]:
+    """The folders in ``folder`` (hidden ones skipped), sorted: its class or split folders."""
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def image_files(folder: Path, recursive: bool) -> list[Path]:
+    """The image files (:data:`IMAGE_EXTENSIONS`, hidden ones skipped) in ``folder``, sorted; with
+    ``recursive`` also those in its sub-folders (a class folder's images may be nested)."""
+    found = folder.rglob("*") if recursive else folder.iterdir()
+    return sorted(
+        p for p in found if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
+    )
 
 
 def _class_files(root: Path, empty_hint: str) -> tuple[list[Path], list[list[Path]]]:
     """The class folders of ``root`` (>= 2) and each one's image files (>= 1)."""
-    class_dirs = _subfolders(root)
+    class_dirs = subfolders(root)
     if len(class_dirs) < 2:
         raise InvalidDataError(
             f"{root} has {len(class_dirs)} class folder(s) "
@@ -95,11 +105,7 @@ def _class_files(root: Path, empty_hint: str) -> tuple[list[Path], list[list[Pat
         )
     files: list[list[Path]] = []
     for class_dir in class_dirs:
-        images = sorted(
-            p
-            for p in class_dir.rglob("*")
-            if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")
-        )
+        images = image_files(class_dir, recursive=True)
         if not images:
             raise InvalidDataError(
                 f"class folder {class_dir} has no images ({', '.join(IMAGE_EXTENSIONS)})",
@@ -120,7 +126,7 @@ def split_folders(root: Path) -> dict[str, Path] | None:
     folder is refused rather than silently ignoring images; ``train/`` alone is split like a plain
     ImageFolder.
     """
-    folders = _subfolders(root)
+    folders = subfolders(root)
     named = [p for p in folders if p.name.lower() in SPLIT_NAMES]
     splits = {p.name.lower(): p for p in named}
     if not splits:

@@ -1,4 +1,5 @@
-"""``nasoa recommend`` and ``nasoa finetune``: G(D, T) for a practitioner's own images.
+"""``nasoa recommend`` and ``nasoa finetune``: G(D, T) for a practitioner's own images; ``nasoa
+predict``: the fine-tuned model used on new images (:mod:`nasoa_lib.generator.predict` reads it).
 
 Each command is an (arguments, action) pair registered in :data:`nasoa_lib.cli.COMMANDS`; every
 :class:`~nasoa_lib.errors.NasoaError` (missing path, unreadable image, one class, impossible
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any, Mapping
 
 RECOMMEND_HELP = "recommend a zoo model and fine-tuning regime for your images and a time budget (NASOA G(D, T))"
 RECOMMEND_EXAMPLES = ("nasoa recommend --data ~/photos/flowers --budget 10m\n"
@@ -26,6 +28,10 @@ RECOMMEND_EXAMPLES = ("nasoa recommend --data ~/photos/flowers --budget 10m\n"
 FINETUNE_HELP = "fine-tune the recommended model on your images and teach the online predictor the result"
 FINETUNE_EXAMPLES = ("nasoa finetune --data ~/photos/flowers --budget 10m --out runs/flowers\n"
                      "nasoa finetune --data ~/photos/flowers --recommendation rec.json")
+PREDICT_HELP = "classify images with a model fine-tuned by nasoa finetune (and score it on labelled data)"
+PREDICT_EXAMPLES = ("nasoa predict --model runs/flowers --data ~/photos/new/*.jpg\n"
+                    "nasoa predict --model runs/flowers --data ~/photos/flowers --json\n"
+                    "nasoa predict --model runs/flowers/model.pt --data flowers.npz --split train --top 3")
 _DATA_HELP = ("an image folder (DIR/<class>/<image>.jpg, torchvision ImageFolder layout, split 80/20), given splits "
               "(DIR/train/<class>/... + DIR/test/<class>/...) or an .npz in our format")
 
@@ -34,8 +40,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     from nasoa_lib.profiles import DEFAULT_PROFILE
 
     parser.add_argument("--data", required=True, type=Path, metavar="PATH", help=_DATA_HELP)
-    parser.add_argument("--profile", default=DEFAULT_PROFILE,
-                        help="scale profile whose zoo, predictor and store to use (default: %(default)s)")
+    parser.add_argument("--profile", default=None,  # None: nasoa_lib.cli.resolve_store_profile chooses
+                        help=f"scale profile whose zoo, predictor and store to use (default: {DEFAULT_PROFILE}, "
+                        "or the only profile with a store)")
 
 
 def recommend_arguments(parser: argparse.ArgumentParser) -> None:
@@ -142,4 +149,49 @@ def finetune_command(args: argparse.Namespace) -> int:
     print(f"saved: {Path(out) / service.WEIGHTS_FILE}, {Path(out) / service.CARD_FILE}")
     wall = deadline.elapsed()
     print(f"wall-clock {format_seconds(wall)} of budget {format_seconds(budget)}: {deadline.verdict(wall)}")
+    return 0
+
+
+def _format_predictions(result: Mapping[str, Any]) -> str:
+    rows = result["predictions"]
+    width = min(60, max([len("image")] + [len(r["image"]) for r in rows]))
+    labelled = "label" in (rows[0] if rows else {})
+    lines = [f"model: {result['model']} ({len(result['class_names'])} classes; {result['weights']})",
+             f"data:  {result['data']}", "",
+             (f"{'image':<{width}}  {'predicted':<24} {'prob.':>6}" + ("  true" if labelled else "")).rstrip()]
+    for r in rows:
+        image = r["image"] if len(r["image"]) <= width else "..." + r["image"][-(width - 3):]
+        line = f"{image:<{width}}  {r['predicted']:<24} {r['probability']:>6.3f}"
+        if labelled:
+            line += f"  {r['label'] + ('' if r['label'] == r['predicted'] else ' (wrong)'):<32}"
+        if len(r["top"]) > 1:
+            line += "  top: " + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
+        lines.append(line.rstrip())
+    if "accuracy" in result:
+        lines += ["", f"accuracy: {100 * result['accuracy']:.1f} % ({result['correct']}/{result['total']} images)"]
+    return "\n".join(lines)
+
+
+def predict_arguments(parser: argparse.ArgumentParser) -> None:
+    from nasoa_lib.generator.predict import SPLITS
+
+    parser.add_argument("--model", required=True, type=Path, metavar="RUN",
+                        help="the --out folder of nasoa finetune (or its model.pt)")
+    parser.add_argument("--data", required=True, type=Path, nargs="+", metavar="PATH",
+                        help="image files / folders of images (unlabelled), or one labelled dataset: an image "
+                        "folder with class sub-folders (DIR/<class>/ or DIR/train/ + DIR/test/) or an .npz")
+    parser.add_argument("--split", choices=SPLITS, default="test",
+                        help="which images of a labelled dataset to classify (default: %(default)s, the "
+                        "held-out images fine-tuning scored)")
+    parser.add_argument("--top", type=int, default=1, metavar="K", help="also list the K most likely classes")
+    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    from nasoa_lib.generator.predict import load_finetuned, predict, read_inputs
+
+    fitted = load_finetuned(args.model)
+    inputs = read_inputs(args.data, fitted.image_size, args.split)
+    result = predict(fitted, inputs, top=args.top)
+    print(json.dumps(result, indent=2) if args.json else _format_predictions(result))
     return 0

@@ -4,7 +4,8 @@ after ``nasoa finetune``).
 ``nasoa finetune --out runs/x`` writes ``runs/x/model.pt`` (a ``torch.save`` dict: ``state_dict``,
 ``code``, ``model``, ``class_names``, ``image_size``, optionally ``small_image_stem``) and
 ``runs/x/run_card.json``. This module is that format's reader, kept beside its writer
-(:mod:`nasoa_lib.generator.service`)::
+(:mod:`nasoa_lib.generator.service`); the command's arguments and output live with the other
+commands' in :mod:`nasoa_lib.generator.commands`::
 
     from nasoa_lib.generator.predict import load_finetuned
 
@@ -21,9 +22,8 @@ run was fine-tuned on gives the accuracy its run card reports.
 
 from __future__ import annotations
 
-import argparse
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
@@ -42,10 +42,6 @@ SPLITS = ("test", "train", "all")
 _FINETUNE_HINT = "fine-tune one with: nasoa finetune --data DIR --budget 10m --out runs/x"
 _REFINETUNE_HINT = "the file is damaged or was not written by nasoa finetune: run nasoa finetune again"
 
-PREDICT_HELP = "classify images with a model fine-tuned by nasoa finetune (and score it on labelled data)"
-PREDICT_EXAMPLES = ("nasoa predict --model runs/flowers --data ~/photos/new/*.jpg\n"
-                    "nasoa predict --model runs/flowers --data ~/photos/flowers --json\n"
-                    "nasoa predict --model runs/flowers/model.pt --data flowers.npz --split train --top 3")
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,11 +54,14 @@ class FinetunedModel:
     model: str
     code: str
     path: Path
-    card: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def preprocess(self, images: np.ndarray) -> "torch.Tensor":
         """uint8 (N, H, W, 3) RGB -> the normalised float NCHW batch fine-tuning fed the network;
         images of another size are first centre-cropped and resized like a user's images."""
+        _check_images(images)
+        return self._tensor(images)
+
+    def _tensor(self, images: np.ndarray) -> "torch.Tensor":
         from nasoa_lib.data import to_tensor
 
         return to_tensor(_at_size(images, self.image_size), self.image_size)
@@ -76,7 +75,7 @@ class FinetunedModel:
         parts = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                x = self.preprocess(images[start : start + batch_size])
+                x = self._tensor(images[start : start + batch_size])
                 parts.append(torch.softmax(self.network(x), dim=1).numpy())
         return np.concatenate(parts) if parts else np.zeros((0, len(self.class_names)), dtype=np.float32)
 
@@ -128,7 +127,7 @@ def load_finetuned(path: str | Path) -> FinetunedModel:
         raise InvalidModelFileError(f"{file}: its weights do not fit the network of code {code!r} ({first})",
                                     hint=_REFINETUNE_HINT) from err
     network.eval()
-    return FinetunedModel(network, class_names, image_size, str(saved.get("model", code)), code, file, card)
+    return FinetunedModel(network, class_names, image_size, str(saved.get("model", code)), code, file)
 
 
 def _read_card(card_path: Path) -> Mapping[str, Any] | None:
@@ -166,9 +165,10 @@ def _check_saved(saved: Any, file: Path) -> tuple[Mapping[str, Any], str, tuple[
 
 
 def _stem_from_card(card: Mapping[str, Any] | None, file: Path) -> bool:
-    """The stem choice of a model.pt written without ``small_image_stem``: its profile's recipe."""
+    """The stem choice of a model.pt written without ``small_image_stem``: its profile's
+    ``models.small_image_stem``, the value fine-tuning built the network with."""
     from nasoa_lib.generator.service import CARD_FILE, WEIGHTS_FILE
-    from nasoa_lib.train import PretrainRecipe
+    from nasoa_lib.models import ModelsConfig
 
     if card is None or not isinstance(card.get("profile"), str):
         raise InvalidModelFileError(
@@ -176,7 +176,7 @@ def _stem_from_card(card: Mapping[str, Any] | None, file: Path) -> bool:
             "(with the profile it was fine-tuned under) lies beside it",
             hint=f"keep {CARD_FILE} next to {WEIGHTS_FILE}, or pass the run folder nasoa finetune wrote",
         )
-    return PretrainRecipe.from_profile(card["profile"]).small_image_stem
+    return ModelsConfig.from_profile(card["profile"]).small_image_stem
 
 
 def _check_images(images: Any) -> None:
@@ -193,7 +193,6 @@ def _at_size(images: np.ndarray, image_size: int) -> np.ndarray:
 
     from nasoa_lib.data.user_data import convert_image
 
-    _check_images(images)
     if images.shape[1:3] == (image_size, image_size):
         return images
     return np.stack([convert_image(Image.fromarray(img), image_size) for img in images]) if len(images) else \
@@ -219,7 +218,7 @@ def read_inputs(paths: Sequence[str | Path], image_size: int, split: str = "test
     ``.npz``; its ``split`` is used, ``test`` by default: the same held-out images fine-tuning
     scored), or image files and folders of images (no class sub-folders), unlabelled."""
     from nasoa_lib.data import load_user_dataset
-    from nasoa_lib.data.user_data import IMAGE_EXTENSIONS, read_image
+    from nasoa_lib.data.user_data import IMAGE_EXTENSIONS, image_files, read_image, subfolders
 
     if split not in SPLITS:
         raise InvalidDataError(f"split {split!r} unknown", hint=f"use one of {', '.join(SPLITS)}")
@@ -229,7 +228,7 @@ def read_inputs(paths: Sequence[str | Path], image_size: int, split: str = "test
     for p in paths:
         if not p.exists():
             raise DatasetNotFoundError(f"{p} does not exist", hint="pass image files, a folder of images or an .npz")
-    labelled = [p for p in paths if p.suffix.lower() == ".npz" or (p.is_dir() and _has_subfolders(p))]
+    labelled = [p for p in paths if p.suffix.lower() == ".npz" or (p.is_dir() and subfolders(p))]
     if labelled:
         if len(paths) > 1:
             raise InvalidDataError(
@@ -248,8 +247,7 @@ def read_inputs(paths: Sequence[str | Path], image_size: int, split: str = "test
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            inside = sorted(f for f in p.iterdir()
-                            if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS and not f.name.startswith("."))
+            inside = image_files(p, recursive=False)
             if not inside:
                 raise InvalidDataError(f"folder {p} holds no images ({', '.join(IMAGE_EXTENSIONS)})",
                                        hint="pass image files, a folder of images, or DIR/<class>/ folders")
@@ -261,10 +259,6 @@ def read_inputs(paths: Sequence[str | Path], image_size: int, split: str = "test
                                    hint="pass image files, a folder of images or an .npz")
     images = np.stack([read_image(f, image_size) for f in files])
     return Inputs(images, tuple(str(f) for f in files), None, (), f"{len(files)} image file(s)")
-
-
-def _has_subfolders(folder: Path) -> bool:
-    return any(p.is_dir() and not p.name.startswith(".") for p in folder.iterdir())
 
 
 def _model_labels(inputs: Inputs, fitted: FinetunedModel) -> np.ndarray | None:
@@ -308,47 +302,6 @@ def predict(fitted: FinetunedModel, inputs: Inputs, top: int = 1) -> dict[str, A
     result: dict[str, Any] = {"model": fitted.model, "code": fitted.code, "weights": str(fitted.path),
                               "data": inputs.source, "class_names": list(fitted.class_names), "predictions": rows}
     if labels is not None:
-        correct = int((probs.argmax(axis=1) == labels).sum())
+        correct = int((order[:, 0] == labels).sum())
         result.update(correct=correct, total=len(labels), accuracy=correct / len(labels))
     return result
-
-
-def _format(result: Mapping[str, Any]) -> str:
-    rows = result["predictions"]
-    width = min(60, max([len("image")] + [len(r["image"]) for r in rows]))
-    labelled = "label" in (rows[0] if rows else {})
-    lines = [f"model: {result['model']} ({len(result['class_names'])} classes; {result['weights']})",
-             f"data:  {result['data']}", "",
-             (f"{'image':<{width}}  {'predicted':<24} {'prob.':>6}" + ("  true" if labelled else "")).rstrip()]
-    for r in rows:
-        image = r["image"] if len(r["image"]) <= width else "..." + r["image"][-(width - 3):]
-        line = f"{image:<{width}}  {r['predicted']:<24} {r['probability']:>6.3f}"
-        if labelled:
-            line += f"  {r['label'] + ('' if r['label'] == r['predicted'] else ' (wrong)'):<32}"
-        if len(r["top"]) > 1:
-            line += "  top: " + ", ".join(f"{t['class']} {t['probability']:.3f}" for t in r["top"])
-        lines.append(line.rstrip())
-    if "accuracy" in result:
-        lines += ["", f"accuracy: {100 * result['accuracy']:.1f} % ({result['correct']}/{result['total']} images)"]
-    return "\n".join(lines)
-
-
-def predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, metavar="RUN",
-                        help="the --out folder of nasoa finetune (or its model.pt)")
-    parser.add_argument("--data", required=True, type=Path, nargs="+", metavar="PATH",
-                        help="image files / folders of images (unlabelled), or one labelled dataset: an image "
-                        "folder with class sub-folders (DIR/<class>/ or DIR/train/ + DIR/test/) or an .npz")
-    parser.add_argument("--split", choices=SPLITS, default="test",
-                        help="which images of a labelled dataset to classify (default: %(default)s, the "
-                        "held-out images fine-tuning scored)")
-    parser.add_argument("--top", type=int, default=1, metavar="K", help="also list the K most likely classes")
-    parser.add_argument("--json", action="store_true", help="print the predictions as JSON")
-
-
-def predict_command(args: argparse.Namespace) -> int:
-    fitted = load_finetuned(args.model)
-    inputs = read_inputs(args.data, fitted.image_size, args.split)
-    result = predict(fitted, inputs, top=args.top)
-    print(json.dumps(result, indent=2) if args.json else _format(result))
-    return 0

@@ -32,6 +32,7 @@ import pandas as pd
 
 from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError
 from nasoa_lib.finetune import FinetuneSettings, worker_threads
+from nasoa_lib.kinds import META_RUN_KIND
 from nasoa_lib.metadata.config import MetaDatasetConfig
 from nasoa_lib.metadata.sampling import DatasetCounts, SampledRun, check_meta_train, sample_run
 from nasoa_lib.metafeatures import MetaFeatureConfig, MetaFeatures
@@ -41,7 +42,6 @@ from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
 
-META_RUN_KIND = "meta_run"
 STEP_TIME_KIND = "meta_step_time"
 #: Planning only: time of a fine-tuning step with k frozen stages relative to k = 0, measured on
 #: collector runs (batch 32, one thread, ResNet-18 / RegNetY-400MF / MobileNetV3-S, tasks of 10 to

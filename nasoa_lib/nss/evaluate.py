@@ -124,7 +124,7 @@ class SuperNetEvaluator:
         return architecture_flops(arch, self.data.x_test.shape[-1], self.data.num_classes)
 
 
-def evaluate_samples(evaluator: SuperNetEvaluator, space: SearchSpace[Architecture], n: int, seed: int,
+def evaluate_samples(evaluator: SuperNetEvaluator, space: NetworkSpace, n: int, seed: int,
                      store, evalnet_key: str, label: str,
                      progress: Callable | None = None) -> list[dict]:
     """n architectures drawn uniformly from ``space`` with FLOPs and error (Figs 3-4); cached."""
@@ -136,7 +136,7 @@ def evaluate_samples(evaluator: SuperNetEvaluator, space: SearchSpace[Architectu
         return found["rows"]
     rng = np.random.default_rng([seed, 11])
     rows = []
-    for arch in (space.sample(rng) for _ in range(n)):
+    for arch in space.sample_many(n, rng):
         rows.append({"space": label, "space_code": str(space), "arch": str(arch),
                      "flops": evaluator.flops(arch), "error": evaluator.error(arch)})
         if progress:

@@ -20,7 +20,6 @@ from typing import Sequence
 import torch
 
 from nasoa_lib.nss.spaces import STAGE_STRIDES, STEM_WIDTH, Architecture, NetworkSpace
-from nasoa_lib.paper import NSS_PAPER_IMAGE_SIZE as PAPER_IMAGE_SIZE  # noqa: F401 - its old import path
 
 
 def stage_sides(image_size: int, strides: Sequence[int] = STAGE_STRIDES) -> list[int]:

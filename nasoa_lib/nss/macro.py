@@ -16,7 +16,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from nasoa_lib.builder import Complexity
-from nasoa_lib.errors import InvalidNetworkSpace
 from nasoa_lib.nss.flops import architecture_flops
 from nasoa_lib.nss.spaces import Architecture, ExpandedSpace, NetworkSpace
 from nasoa_lib.nss.supernet import StandaloneNet
@@ -37,14 +36,11 @@ class EliteMacroSpace:
         return self.space.contains(arch)
 
     def check(self, arch: Architecture) -> None:
-        """Raise :class:`InvalidNetworkSpace` unless ``arch`` lies in the space."""
-        if not self.contains(arch):
-            raise InvalidNetworkSpace(f"architecture {arch} is outside the space {self.space}",
-                                      hint="sample or mutate with this EliteMacroSpace")
+        """Raise :class:`~nasoa_lib.errors.InvalidNetworkSpace` unless ``arch`` lies in the space."""
+        self.space.check(arch)
 
     def mutate(self, arch: Architecture, rng: np.random.Generator) -> Architecture:
         """Change one stage's depth or width inside the space (:meth:`NetworkSpace.mutate`)."""
-        self.check(arch)
         return self.space.mutate(arch, rng)
 
     def flops(self, arch: Architecture) -> int:
@@ -53,7 +49,6 @@ class EliteMacroSpace:
     def build(self, arch: Architecture, num_classes: int | None = None,
               image_size: int | None = None) -> StandaloneNet:
         """The stand-alone network (:meth:`NetworkSpace.build`); by default for this space's classes."""
-        self.check(arch)
         return self.space.build(arch, self.num_classes if num_classes is None else num_classes,
                                 self.image_size if image_size is None else image_size)
 

@@ -22,8 +22,6 @@ import io
 import json
 import logging
 import math
-import os
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -34,7 +32,7 @@ import numpy as np
 
 from nasoa_lib.errors import (
     ArtifactNotFoundError, InvalidMetaFeaturesError, InvalidPredictorConfig, PredictorNotFittedError,
-    StoreCorruptedError, StoreLockTimeoutError,
+    StoreCorruptedError,
 )
 from nasoa_lib.metafeatures import TARGET_COLUMN
 from nasoa_lib.online.encoding import FeatureEncoder
@@ -51,9 +49,6 @@ PREDICTOR_KIND = "online_predictor"
 """Artifact-store kind under which :func:`store_predictor` keeps predictors (key = name)."""
 PREDICTOR_FILE = "predictor.npz"
 FORMAT_VERSION = 1
-LOCKS_DIR = "locks"
-"""Folder under the store root holding the lock files of :func:`predictor_lock` (never deleted, so a
-lock file cannot vanish under a process that holds it, unlike one inside an artifact folder)."""
 LOCK_TIMEOUT_S = 60.0
 
 
@@ -198,12 +193,8 @@ class AccuracyPredictor:
         predictor.fitted_rows = int(meta["fitted_rows"])
         return predictor
 
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Become the predictor ``state`` describes, in place (kind, encoder, settings, weights,
-        update count): callers holding this object then see another process's newer state."""
-        self._assign(type(self).from_state_dict(state))
-
     def _assign(self, other: "AccuracyPredictor") -> None:
+        """Become ``other`` in place, so callers holding this object see another process's newer state."""
         self.kind, self.encoder, self.config, self.seed = other.kind, other.encoder, other.config, other.seed
         self.network, self.fitted_rows = other.network, other.fitted_rows
         self.last_prediction = None
@@ -284,45 +275,17 @@ def load_predictor(store: ArtifactStore, name: str) -> AccuracyPredictor:
     except ArtifactNotFoundError as err:
         raise ArtifactNotFoundError(
             f"no predictor {name!r} in the store {store.root}",
-            hint="run notebook 06_online_predictor for this profile (it stores 'adaptive' and 'offline')",
+            hint="train it: nasoa reproduce --only 05,06 (with your --profile; notebook 06 stores 'adaptive' and 'offline')",
         ) from err
     return AccuracyPredictor.from_bytes(data, source=str(store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)))
 
 
 @contextmanager
 def predictor_lock(store: ArtifactStore, name: str, *, timeout: float = LOCK_TIMEOUT_S) -> Iterator[Path]:
-    """Hold the store-wide exclusive lock of predictor ``name`` (``fcntl.flock`` on
-    ``<store root>/locks/online_predictor.<name>.lock``) across processes and threads.
-
-    The operating system releases the lock when its holder exits, even on ``kill -9``, so a crashed
-    run never blocks the next one; a lock still held after ``timeout`` seconds is a
-    :class:`~nasoa_lib.errors.StoreLockTimeoutError`. POSIX only (``fcntl``).
-    """
-    import fcntl
-
-    store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)  # rejects an unsafe name before any file exists
-    path = Path(store.root) / LOCKS_DIR / f"{PREDICTOR_KIND}.{name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise StoreLockTimeoutError(
-                        f"predictor {name!r} is still locked by another process after {timeout:g} s ({path})",
-                        hint="wait for the other nasoa finetune on this store to finish (the lock is freed when "
-                             "its process exits) and run again") from None
-                time.sleep(0.005)
-        try:
-            yield path
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    """Hold the store-wide exclusive lock of predictor ``name``
+    (:meth:`~nasoa_lib.store.ArtifactStore.lock` ``online_predictor.<name>``) across processes and threads."""
+    with store.lock(f"{PREDICTOR_KIND}.{name}", timeout) as path:
+        yield path
 
 
 def update_stored_predictor(store: ArtifactStore, name: str, features: Any, accuracy: float, *,
@@ -344,7 +307,7 @@ def update_stored_predictor(store: ArtifactStore, name: str, features: Any, accu
     """
     with predictor_lock(store, name, timeout=timeout):
         try:
-            data = store.read_bytes(PREDICTOR_KIND, name, PREDICTOR_FILE)
+            latest = load_predictor(store, name)
         except ArtifactNotFoundError:
             if predictor is None:
                 raise ArtifactNotFoundError(f"no predictor {name!r} in the store {store.root} to update",
@@ -352,8 +315,6 @@ def update_stored_predictor(store: ArtifactStore, name: str, features: Any, accu
                                                  "with store_predictor") from None
             current = predictor
         else:
-            latest = AccuracyPredictor.from_bytes(
-                data, source=str(store.artifact_path(PREDICTOR_KIND, name, PREDICTOR_FILE)))
             if predictor is None:
                 current = latest
             else:

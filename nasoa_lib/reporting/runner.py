@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nasoa_lib import __version__, paths
 from nasoa_lib.errors import NotebookFailedError, NotebookNotFoundError, UnusablePathError
@@ -29,7 +29,10 @@ from nasoa_lib.reporting.outputs import (
     STATUS_FAILED, STATUS_INTERRUPTED, STATUS_OK, STATUS_RUNNING, STATUS_SKIPPED, ensure_report_dir, read_runs,
     write_runs,
 )
-from nasoa_lib.store import ArtifactStore, atomic_write_text, canonical_json
+from nasoa_lib.store import ArtifactStore, StoreOutputs, atomic_write_text, canonical_json, output_snapshot
+
+if TYPE_CHECKING:
+    from nasoa_lib.profiles import Profile
 
 log = logging.getLogger(__name__)
 
@@ -94,16 +97,17 @@ def select_notebooks(notebooks: Sequence[Path], only: Sequence[str] | None) -> l
     return [p for p in notebooks if p in chosen]
 
 
-def _profile_fingerprint_data(profile: str) -> dict:
+def _profile_fingerprint_data(profile: "str | Profile") -> dict:
     from nasoa_lib.profiles import load_profile
 
-    return load_profile(profile).to_dict()
+    return (load_profile(profile) if isinstance(profile, str) else profile).to_dict()
 
 
-def notebook_fingerprint(notebook: Path, profile: str) -> str:
+def notebook_fingerprint(notebook: Path, profile: "str | Profile") -> str:
     """sha256 of the notebook file, the profile's settings and the nasoa_lib version.
 
-    A notebook run whose fingerprint is unchanged is not repeated (unless forced). Library code
+    ``profile`` is a name or the loaded :class:`~nasoa_lib.profiles.Profile` (checking many notebooks
+    loads it once). A notebook run whose fingerprint is unchanged is not repeated (unless forced). Library code
     changes within one version do not change it: results behind them live in the store, keyed
     by their own specs.
     """
@@ -198,20 +202,29 @@ class RunSummary:
         return "\n".join(lines)
 
 
-def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path, store: ArtifactStore | None = None) -> bool:
-    """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there and,
-    given the profile's ``store``, the outputs it saw still in that same store
-    (:meth:`~nasoa_lib.store.ArtifactStore.output_snapshot`): an empty, re-created or damaged store
-    or a lost artifact means it runs again. A damaged database raises ``StoreCorruptedError``."""
-    if not (previous and previous.get("status") == STATUS_OK and previous.get("fingerprint") == fingerprint
-            and html_path.is_file()):
-        return False
-    if store is None:
-        return True
+def _unchanged(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path) -> bool:
+    """Last run ok, same fingerprint, HTML still there: the repository's half of :func:`is_cached`."""
+    return bool(previous and previous.get("status") == STATUS_OK and previous.get("fingerprint") == fingerprint
+                and html_path.is_file())
+
+
+def _outputs_kept(previous: Mapping[str, Any], outputs: StoreOutputs, notebook: str) -> bool:
+    """The store's half of :func:`is_cached`: the snapshot saved with the last run is unchanged."""
     saved = previous.get("store")
     if not isinstance(saved, Mapping):
         return False
-    return store.output_snapshot(str(html_path.stem), upto=int(saved.get("upto") or 0)) == dict(saved)
+    return output_snapshot(outputs, notebook, upto=int(saved.get("upto") or 0)) == dict(saved)
+
+
+def is_cached(previous: Mapping[str, Any] | None, fingerprint: str, html_path: Path,
+              outputs: StoreOutputs | None = None) -> bool:
+    """Whether a notebook may be skipped: last run ok, same fingerprint, HTML still there and,
+    given the profile's store ``outputs`` (:meth:`~nasoa_lib.store.ArtifactStore.output_rows`), the
+    outputs it saw still in that same store (:func:`~nasoa_lib.store.output_snapshot`): an empty,
+    re-created or damaged store or a lost artifact means it runs again."""
+    if not _unchanged(previous, fingerprint, html_path):
+        return False
+    return outputs is None or _outputs_kept(previous, outputs, html_path.stem)
 
 
 _TERMINAL_TOKEN = re.compile(r"(\r|\n|\x1b\[\d*[A-Za-z])")
@@ -306,23 +319,26 @@ def _failure_message(err: BaseException, name: str) -> str:
     return f"notebook {name} failed: {type(err).__name__}: {err}"
 
 
-def _run_one(nb: Path, profile: str, fingerprint: str, force: bool, runs: dict, summary: RunSummary,
-             store: ArtifactStore, out_dir: Path, root: Path, notebooks_dir: Path, kernel_name: str, progress: bool) -> None:
+def _run_one(nb: Path, fingerprint: str, force: bool, runs: dict, summary: RunSummary, store: ArtifactStore,
+             outputs: StoreOutputs, notebooks_dir: Path, kernel_name: str, progress: bool) -> StoreOutputs:
     """One notebook of :func:`run_notebooks`: skip it, or run it into a temporary notebook that
-    replaces the report only on success (a failure goes to ``<stem>.failed.html``)."""
+    replaces the report only on success (a failure goes to ``<stem>.failed.html``). ``outputs``: the
+    store as last read; returns it as it is after this notebook (read again only if it ran)."""
     import papermill
 
+    profile, out_dir = summary.profile, summary.reports_dir
+    root = out_dir.parent
     name = nb.stem
     executed = out_dir / f"{name}.ipynb"
     html_path = out_dir / f"{name}.html"
     running = out_dir / f"{name}{RUNNING_SUFFIX}.ipynb"
     failed_executed = out_dir / f"{name}{FAILED_SUFFIX}.ipynb"
     failed_html = out_dir / f"{name}{FAILED_SUFFIX}.html"
-    if not force and is_cached(runs.get(name), fingerprint, html_path, store):
-        log.info("%s: unchanged since its last successful run and its outputs are in the store, skipped", name)
-        summary.runs.append(NotebookRun(name, STATUS_SKIPPED, fingerprint=fingerprint, html=html_path.name))
-        return
-    if not force and runs.get(name, {}).get("status") == STATUS_OK and runs[name].get("fingerprint") == fingerprint:
+    if not force and _unchanged(runs.get(name), fingerprint, html_path):
+        if _outputs_kept(runs[name], outputs, name):
+            log.info("%s: unchanged since its last successful run and its outputs are in the store, skipped", name)
+            summary.runs.append(NotebookRun(name, STATUS_SKIPPED, fingerprint=fingerprint, html=html_path.name))
+            return outputs
         log.info("%s: unchanged, but what it computed is not in the store %s (new, emptied or changed): "
                  "running it again", name, store.root)
 
@@ -374,8 +390,9 @@ def _run_one(nb: Path, profile: str, fingerprint: str, force: bool, runs: dict, 
     report_name = html_path.name if failure is None else failed_html.name
     runs[name] = {"status": STATUS_OK if failure is None else STATUS_FAILED, "started_at": started,
                   "seconds": seconds, "fingerprint": fingerprint, "html": report_name, "error": message}
+    outputs = store.output_rows()
     if failure is None:
-        runs[name]["store"] = store.output_snapshot(name)
+        runs[name]["store"] = output_snapshot(outputs, name)
     write_runs(out_dir, profile, runs)
     write_index(root)
     summary.runs.append(NotebookRun(name, runs[name]["status"], seconds, started, fingerprint, report_name, message))
@@ -389,6 +406,7 @@ def _run_one(nb: Path, profile: str, fingerprint: str, force: bool, runs: dict, 
         error.summary = summary  # type: ignore[attr-defined]
         raise error from failure
     log.info("%s: ok in %.1f s", name, seconds)
+    return outputs
 
 
 def run_notebooks(
@@ -411,23 +429,26 @@ def run_notebooks(
     recorded, its partial notebook and HTML kept as ``<stem>.failed.*`` beside the last good report,
     and raised as :class:`NotebookFailedError` naming the notebook and cell (with ``.summary``).
     """
-    _profile_fingerprint_data(profile)  # unknown profile: a clear error before touching files
+    from nasoa_lib.profiles import load_profile
+
+    prof = load_profile(profile)  # unknown profile: a clear error before touching files
     notebooks_dir = paths.NOTEBOOK_DIR if notebooks_dir is None else Path(notebooks_dir)
     root = paths.REPORT_DIR if reports_root is None else Path(reports_root)
     all_notebooks = discover_notebooks(notebooks_dir)
     selected = select_notebooks(all_notebooks, only)
-    fingerprints = {nb: notebook_fingerprint(nb, profile) for nb in selected}
+    fingerprints = {nb: notebook_fingerprint(nb, prof) for nb in selected}
     out_dir = ensure_report_dir(profile, root)
     runs = read_runs(profile, reports_root=root)
     summary = RunSummary(profile=profile, reports_dir=out_dir)
     if not selected:
         log.warning("no notebooks in %s", notebooks_dir)
 
-    store = ArtifactStore.for_profile(profile)
+    store = ArtifactStore(paths.store_dir(prof.name))
     try:
+        outputs = store.output_rows() if selected else None
         for nb in selected:
-            _run_one(nb, profile, fingerprints[nb], force, runs, summary, store, out_dir, root,
-                     notebooks_dir, kernel_name, progress)
+            outputs = _run_one(nb, fingerprints[nb], force, runs, summary, store, outputs, notebooks_dir,
+                               kernel_name, progress)
     finally:
         store.close()
     write_index(root)

@@ -122,12 +122,12 @@ class CodeSpace:
             return arch.macro == self.skeleton and self.block_space.contains(arch.block)
         return str(arch.block) in self.blocks and self.macro_space.contains(arch.macro)
 
-    def build(self, code: ArchCode | str, num_classes: int, image_size: int = 32,
+    def build(self, code: ArchCode | str, num_classes: int, image_size: int,
               small_image_stem: bool = False) -> StagedNetwork:
         """:func:`nasoa_lib.builder.build`."""
         return build(code, num_classes, image_size, small_image_stem)
 
-    def complexity(self, code: ArchCode | str, num_classes: int, image_size: int = 224,
+    def complexity(self, code: ArchCode | str, num_classes: int, image_size: int,
                    small_image_stem: bool = False) -> Complexity:
         """:func:`nasoa_lib.builder.complexity`."""
         return complexity(code, num_classes, image_size, small_image_stem)

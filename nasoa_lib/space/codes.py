@@ -61,14 +61,16 @@ _EXAMPLE = "011-_32_2-211-2-111122"
 _KIND_NAMES = {"a": "add", "c": "concat"}
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
+    """Whether ``value`` is a Python int and not a bool (``True`` is an ``int`` to ``isinstance``,
+    but no count, index or width is ever written as one)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 _ASCII_DIGITS = frozenset("0123456789")
 
 
-def _is_ascii_digits(text: str) -> bool:
+def is_ascii_digits(text: str) -> bool:
     """Whether ``text`` is one or more ASCII digits. ``str.isdigit`` is not enough: it accepts
     Arabic-Indic, fullwidth and superscript digits, which ``int`` reads as ASCII ones (or fails on),
     so one network would have several spellings."""
@@ -81,7 +83,7 @@ def _as_int(value: Any) -> int:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is a bool, not an integer")
     if isinstance(value, str):
-        if not _is_ascii_digits(value):
+        if not is_ascii_digits(value):
             raise ValueError(f"{value!r} is not written with ASCII digits")
         return int(value)
     try:
@@ -101,11 +103,11 @@ class Node:
     ratio: int
 
     def __post_init__(self) -> None:
-        if not _is_int(self.op) or not 0 <= self.op < len(OPERATIONS):
+        if not is_int(self.op) or not 0 <= self.op < len(OPERATIONS):
             raise InvalidArchitectureCode(
                 f"operation {self.op!r} unknown; operations are 0..{len(OPERATIONS) - 1} ({describe_operations()})"
             )
-        if not _is_int(self.ratio) or self.ratio not in RATIO_DIGITS:
+        if not is_int(self.ratio) or self.ratio not in RATIO_DIGITS:
             raise InvalidArchitectureCode(
                 f"ratio digit {self.ratio!r} unknown; ratio digits are 0..4 (x0.25, x0.5, x1, x2, x4)"
             )
@@ -206,7 +208,7 @@ def _check_skip(skip: Skip, num_nodes: int) -> None:
         raise InvalidArchitectureCode(
             f"block skip {skip}: kind {skip.kind!r} unknown; kinds are 'a' (add) and 'c' (concat)"
         )
-    if not (_is_int(skip.source) and _is_int(skip.target)) or not 0 <= skip.source < skip.target <= num_nodes:
+    if not (is_int(skip.source) and is_int(skip.target)) or not 0 <= skip.source < skip.target <= num_nodes:
         raise InvalidArchitectureCode(
             f"block skip {skip}: needs 0 <= source < target <= {num_nodes} (0 is the block input, "
             f"1..{num_nodes} the nodes)"
@@ -229,7 +231,7 @@ def parse_block(text: str) -> BlockCode:
             f"block {text!r} must be NODES-SKIPS with exactly one '-' (e.g. '011-' or '02031-a02')"
         )
     node_text, skip_text = text.split("-")
-    if not _is_ascii_digits(node_text) or len(node_text) % 2 == 0:
+    if not is_ascii_digits(node_text) or len(node_text) % 2 == 0:
         raise InvalidArchitectureCode(
             f"block nodes {node_text!r} must be an odd number of digits (ASCII 0-9): op/ratio pairs, the last "
             "node's ratio left out (e.g. '011' = op 0 ratio 1, then op 1)"
@@ -256,7 +258,7 @@ def parse_block(text: str) -> BlockCode:
             raise InvalidArchitectureCode(
                 f"block skip {item!r}: kind {item[0]!r} unknown; kinds are 'a' (add) and 'c' (concat)"
             )
-        if not _is_ascii_digits(item[1:]):
+        if not is_ascii_digits(item[1:]):
             raise InvalidArchitectureCode(f"block skip {item!r}: source and target must be node digits 0-9")
         skips.append(Skip(item[0], int(item[1]), int(item[2])))
     return BlockCode(tuple(nodes), tuple(skips))
@@ -331,7 +333,7 @@ class MacroCode:
         except TypeError as err:
             raise InvalidArchitectureCode(f"macro stages {self.stages!r} must be 4 sequences of multipliers") from err
         object.__setattr__(self, "stages", stages)
-        if not _is_int(self.stem_width):
+        if not is_int(self.stem_width):
             raise InvalidArchitectureCode(f"stem width {self.stem_width!r} must be an integer")
         if len(stages) != NUM_STAGES:
             raise InvalidArchitectureCode(
@@ -340,7 +342,7 @@ class MacroCode:
             )
         for s, stage in enumerate(stages, start=1):
             for b, mult in enumerate(stage, start=1):
-                if not _is_int(mult):
+                if not is_int(mult):
                     raise InvalidArchitectureCode(f"stage {s} block {b}: channel multiplier {mult!r} must be 1, 2 or 4")
         problem = MACRO_SPACE.violation(self)
         if problem is not None:
@@ -402,7 +404,7 @@ def parse_macro(text: str) -> MacroCode:
     if not isinstance(text, str) or text.count("_") != 1:
         raise InvalidArchitectureCode(f"macro {text!r} must be WIDTH_MACRO, e.g. '32_2-211-2-111122'")
     width_text, macro_text = text.split("_")
-    if not _is_ascii_digits(width_text) or width_text != str(int(width_text)):
+    if not is_ascii_digits(width_text) or width_text != str(int(width_text)):
         raise InvalidArchitectureCode(
             f"stem width {width_text!r} must be a decimal integer (ASCII digits) without leading zeros; "
             f"widths are {', '.join(map(str, STEM_WIDTHS))}"

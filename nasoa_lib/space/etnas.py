@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nasoa_lib.errors import InvalidArchitectureCode
-from nasoa_lib.space.codes import ArchCode, Skip, parse
+from nasoa_lib.space.codes import ArchCode, Skip, is_ascii_digits, parse
 from nasoa_lib.space.ops import OPERATIONS
 
 RELEASED_ONLY_OPERATIONS = {5: "conv3x3 with group width 32", 6: "separable conv3x3"}
@@ -63,9 +63,6 @@ def released_code(name: str) -> ArchCode:
         ) from None
 
 
-_ASCII_DIGITS = frozenset("0123456789")
-
-
 def from_released(text: str) -> ArchCode:
     """Read a code in the released notation (as ``etnas.ETNas`` accepts it) into our :class:`ArchCode`."""
     if not isinstance(text, str) or text.count("_") != 2:
@@ -75,13 +72,13 @@ def from_released(text: str) -> ArchCode:
         block += "-"
     nodes, skips = block.split("-", 1)
     for i, char in enumerate(nodes[::2], start=1):
-        if char in _ASCII_DIGITS and int(char) in RELEASED_ONLY_OPERATIONS:
+        if is_ascii_digits(char) and int(char) in RELEASED_ONLY_OPERATIONS:
             raise InvalidArchitectureCode(
                 f"block node {i}: released operation {char} ({RELEASED_ONLY_OPERATIONS[int(char)]}) is not in our "
                 f"space; our operations are 0..{len(OPERATIONS) - 1}"
             )
     items = [skips[j : j + 3] for j in range(0, len(skips), 3)]
-    if all(len(it) == 3 and it[0] in "ac" and set(it[1:]) <= _ASCII_DIGITS for it in items):
+    if all(len(it) == 3 and it[0] in "ac" and is_ascii_digits(it[1:]) for it in items):
         # The released builder merges skips by target in written order; ours puts adds before concats.
         for target in {it[2] for it in items}:
             kinds = [it[0] for it in items if it[2] == target]
