@@ -188,6 +188,11 @@ class InvalidParallelSetup(NasoaError, ValueError):
     thread (a profile's ``workers`` / ``threads``, or a caller's); says what is allowed."""
 
 
+class InvalidArgumentError(NasoaError, ValueError):
+    """A study helper called with arguments that cannot mean anything (paired samples of unequal
+    length, an unknown claim direction); says what to pass instead."""
+
+
 class StopTraining(Exception):
     """Control flow, not an error (so not a :class:`NasoaError`): an ``on_epoch_end`` callback
     raises it to end training after a prefix of the schedule (the proxy accuracy of

@@ -27,6 +27,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from nasoa_lib import verdict
 from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError, UnknownModelError
 from nasoa_lib.kinds import CARD_KIND, TABLE_KIND
 from nasoa_lib.profiles import Profile, resolve_profile
@@ -410,3 +411,32 @@ def matched_accuracy_ratios(table: pd.DataFrame) -> pd.DataFrame:
             "dominated": bool(((ours["source_top1"] >= b["source_top1"]) & (ours["step_ms"] <= b["step_ms"])).any()),
         })
     return pd.DataFrame(rows)
+
+
+def source_test_images(profile: Profile | str) -> int:
+    """Source test images behind one pretrained model's top-1 (the shared recipe's subset)."""
+    from nasoa_lib.data import load_manifest
+    from nasoa_lib.train import PretrainRecipe
+
+    prof = resolve_profile(profile)
+    manifest = load_manifest(prof.source_dataset)
+    per_class = PretrainRecipe.from_profile(prof).test_images_per_class
+    total = int(manifest.n_test)
+    return total if per_class is None else min(total, per_class * int(manifest.num_classes))
+
+
+def table2_claims(ratios: pd.DataFrame, test_images: int) -> pd.DataFrame:
+    """Table 2's claim by the study's verdict rule: our zoo trains faster than the baselines at
+    matched source accuracy (geometric mean of the step-time ratios over the matched baselines,
+    t interval of their logs). The noise floor is the binomial standard error of a source top-1
+    (points): a "match" closer than it is a match within noise."""
+    matched = ratios.dropna(subset=["step_time_ratio"])
+    floor = verdict.accuracy_standard_error(
+        pd.concat([ratios.baseline_top1, ratios.zoo_top1]).dropna(), test_images) * 100
+    unmatched = ", ".join(ratios[ratios.matched_zoo_model.isna()].baseline)
+    return verdict.table([verdict.ratio(
+        "Our zoo trains faster than the baselines at matched source accuracy (Table 2; units: matched baselines)",
+        matched.step_time_ratio, noise_floor=floor,
+        evidence="; ".join(f"{r.baseline} -> {r.matched_zoo_model} ({r.step_time_ratio:.2f}x, top-1 "
+                           f"{r.baseline_top1 * 100:.1f} vs {r.zoo_top1 * 100:.1f} %)" for r in matched.itertuples())
+        + (f"; unmatched: {unmatched}" if unmatched else ""))])

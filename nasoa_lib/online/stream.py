@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from nasoa_lib import verdict
 from nasoa_lib.errors import InvalidMetaFeaturesError, NasoaError, UnknownRunError
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, TARGET_COLUMN
 from nasoa_lib.online.encoding import FeatureEncoder
@@ -334,6 +335,48 @@ class StreamEvaluation:
         table["orderings"] = grouped.size()
         table = table.reset_index()
         return table.sort_values("predictor", key=lambda s: s.map(order)).reset_index(drop=True)
+
+    def error_curves(self, window: int | None = None) -> pd.DataFrame:
+        """Each online predictor's error along the stream, mean over orderings: ``cumulative_mae``
+        (mean |error| of steps 1..t, what Table 3 reports at the end) and ``moving_mae`` (mean
+        |error| of the last ``window`` steps; default a twentieth of the stream), both in percent."""
+        window = window or max(1, self.rows // 20)
+        steps = np.arange(1, self.rows + 1)
+        frames = []
+        for label, _, _ in self.config.contenders():
+            runs = [r for r in self.runs if r.label == label and r.kind != "offline"]
+            if not runs:
+                continue
+            abs_err = np.array([np.abs(r.predictions - r.targets) for r in runs])
+            cumulative = np.cumsum(abs_err, axis=1) / steps
+            moving = np.array([pd.Series(e).rolling(window, min_periods=1).mean().to_numpy() for e in abs_err])
+            frames.append(pd.DataFrame({"predictor": label, "step": steps, "window": window,
+                                        "cumulative_mae": cumulative.mean(axis=0) * 100,
+                                        "moving_mae": moving.mean(axis=0) * 100}))
+        return pd.concat(frames, ignore_index=True)
+
+    def claims(self) -> pd.DataFrame:
+        """Table 3's claims by the study's verdict rule (:mod:`nasoa_lib.verdict`), units = orderings
+        of the stream, paired: the adaptive MLP has a lower MAE than the best fixed-depth MLP (the
+        one with the lowest mean MAE, the hardest opponent), on the whole stream and on its last
+        fifth, and than the running mean that ignores every meta-feature. Effects are MAE
+        differences in points (opponent minus adaptive: positive favours the adaptive MLP)."""
+        errors = self.errors()
+        out = []
+        for segment, what in (("all MAE", "whole stream"), ("80-100% MAE", "last fifth of the stream")):
+            per = errors.pivot(index="ordering", columns="predictor", values=segment) * 100
+            fixed = [c for c in per.columns if c in {label for label, kind, _ in self.config.contenders()
+                                                     if kind == "fixed"}]
+            if ADAPTIVE_LABEL not in per or not fixed:
+                continue
+            best = per[fixed].mean().idxmin()
+            out.append(verdict.paired(f"The adaptive MLP errs less than the best fixed MLP ({best}), {what} (Table 3)",
+                                      per[best], per[ADAPTIVE_LABEL], unit="MAE points"))
+            if segment == "all MAE" and REFERENCE_LABEL in per:
+                out.append(verdict.paired(
+                    "The adaptive MLP errs less than the running mean that ignores the meta-features, whole stream",
+                    per[REFERENCE_LABEL], per[ADAPTIVE_LABEL], unit="MAE points"))
+        return verdict.table(out)
 
     def run(self, label: str, ordering: int = 0) -> StreamRun:
         for r in self.runs:

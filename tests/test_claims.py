@@ -1,0 +1,91 @@
+"""Every notebook's claims go through the one verdict rule (issue 18): 02, 03, 04, 06, 07."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from nasoa_lib import verdict as V
+from nasoa_lib import online, zoo
+from nasoa_lib.hpo import comparison
+from nasoa_lib.online.stream import StreamEvaluation, StreamRun
+from nasoa_lib.search import claims as search_claims
+
+
+def test_front_margin_and_block_claims():
+    front = pd.DataFrame({"code": ["1-_16_1-2", "431-_16_1-2", "0-_16_1-2"],
+                          "step_ms": [10.0, 20.0, 40.0], "proxy_top1": [0.10, 0.12, 0.15]})
+    refs = pd.DataFrame({"step_ms": [5.0, 15.0, 45.0], "proxy_top1": [0.2, 0.08, 0.16]})
+    margins = search_claims.front_margin_over_references(refs, front)
+    assert np.isnan(margins[0]) and margins[1] == pytest.approx(2.0) and margins[2] == pytest.approx(-1.0)
+    table = search_claims.block_claims(refs, front, test_images=1000)
+    assert list(table.verdict) == [V.INCONCLUSIVE, V.INCONCLUSIVE]  # n = 2 margins; 3 front points
+    assert table.n.tolist() == [2, 3]
+    assert table.noise_floor.iloc[0] == pytest.approx(
+        V.accuracy_standard_error([0.2, 0.08, 0.16, 0.10, 0.12, 0.15], 1000) * 100)
+
+
+def test_one_search_repetition_is_inconclusive_five_decide():
+    def curve(hv, rep):
+        return pd.DataFrame({"evaluations": [1, 2], "hypervolume": [0.0, hv], "algorithm": "NSGA-II",
+                             "repetition": rep})
+    def rand(hv, rep):
+        return curve(hv, rep).assign(algorithm="random search")
+    one = search_claims.final_hypervolumes([curve(0.06, 0), rand(0.05, 0)])
+    assert search_claims.search_claims(one).verdict.iloc[0] == V.INCONCLUSIVE
+    five = search_claims.final_hypervolumes([f(h, r) for r in range(5)
+                                             for f, h in ((curve, 0.06 + r / 1000), (rand, 0.05 + r / 2000))])
+    assert search_claims.search_claims(five).verdict.iloc[0] == V.HOLDS
+
+
+def test_table2_claim_is_a_geometric_mean_of_matched_ratios():
+    ratios = pd.DataFrame({"baseline": ["a", "b", "c"], "baseline_top1": [0.1, 0.2, 0.3],
+                           "matched_zoo_model": ["z", "z", None], "zoo_top1": [0.15, 0.25, np.nan],
+                           "step_time_ratio": [2.0, 8.0, np.nan]})
+    row = zoo.table2_claims(ratios, 5000).iloc[0]
+    assert row.effect == pytest.approx(4.0) and row.n == 2 and row.threshold == 1.0
+    assert "unmatched: c" in row.evidence
+
+
+def _stream_run(label, kind, depth, ordering, err, rng):
+    y = rng.uniform(0.2, 0.8, 200)
+    return StreamRun(label, kind, depth, ordering, np.arange(200), y + rng.choice([-1, 1], 200) * err, y, 1.0)
+
+
+def test_stream_claims_and_curves():
+    cfg = online.OnlineConfig.from_profile("smoke")
+    rng = np.random.default_rng(0)
+    runs = []
+    for o in range(4):
+        for label, kind, depth in cfg.contenders():
+            if kind == "offline":
+                continue
+            err = 0.05 if kind == "adaptive" else 0.10
+            runs.append(_stream_run(label, kind, depth, o, err + rng.normal(0, 0.002), rng))
+    ev = StreamEvaluation(runs, 200, (), cfg)
+    claims = ev.claims()
+    fixed_vs_adaptive = claims[claims.claim.str.contains("best fixed")]
+    assert len(fixed_vs_adaptive) == 2 and (fixed_vs_adaptive.verdict == V.HOLDS).all()
+    assert (fixed_vs_adaptive.effect > 4).all() and (claims.n == 4).all()
+    curves = ev.error_curves(window=10)
+    adaptive = curves[curves.predictor == online.ADAPTIVE_LABEL]
+    assert len(adaptive) == 200 and adaptive.cumulative_mae.iloc[-1] == pytest.approx(5.0, abs=0.5)
+
+
+def test_comparison_claims_pair_tasks_and_apply_margins():
+    rows = []
+    for d in ("x", "y"):
+        for s in (0, 1, 2):
+            base = 0.5 + 0.01 * s
+            for method, acc in (("nasoa", base), ("bohb", base + 0.005), ("zoo_bohb", base + 0.1),
+                                ("oa_only", base - 0.05), ("zoo_offline", base), ("bohb_hpo_only", base)):
+                rows.append({"dataset": d, "seed": s, "constraint": 0, "method": method,
+                             "accuracy": acc + (0.001 * s if method == "bohb" else 0)})
+    results = comparison.Results(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    cfg = comparison.ComparisonConfig(images_per_class=8, test_per_class=16, classes=4)
+    sizes = pd.DataFrame({"dataset": ["x", "x", "x", "y", "y", "y"], "seed": [0, 1, 2] * 2, "test_images": 64})
+    table = comparison.claims(results, cfg, None, sizes).set_index("claim")
+    close = table.loc[[c for c in table.index if "within 1 point" in c][0]]
+    assert close.threshold == -1.0 and close.effect == pytest.approx(-0.6, abs=0.2) and close.verdict == V.HOLDS
+    zoo_gain = table.loc[[c for c in table.index if "main gain" in c][0]]
+    assert zoo_gain.effect == pytest.approx(15.0) and zoo_gain.verdict == V.HOLDS and zoo_gain.n == 6
+    assert table.noise_floor.iloc[0] == pytest.approx(
+        V.accuracy_standard_error(pd.DataFrame(rows).accuracy, 64) * 100)
