@@ -9,10 +9,12 @@ One module per concept of the papers (see README):
   ``SearchSpace`` protocol both NAS spaces implement), ``builder``, ``staged``, ``models``,
   ``measure`` (the one step timer), ``schedule`` (every learning-rate schedule), ``train``,
   ``finetune``;
-* NASOA: ``preliminary``, ``search`` and ``zoo`` (offline NAS), ``metafeatures`` and ``metadata``
+* NASOA: ``search`` and ``zoo`` (offline NAS), ``metafeatures`` and ``metadata``
   (the meta-dataset), ``online`` (the Hedge-Backpropagation predictor), ``generator`` (G(D, T)),
   ``hpo`` and ``multifidelity`` (the RS / BOHB baselines);
-* beside it: ``estimate`` (feature-history performance estimation), ``nss`` (Network Space Search).
+* beside it: ``estimate`` (feature-history performance estimation), ``nss`` (Network Space Search);
+* the study: ``studies`` (one module per notebook's experiment: plan, run, tables, claims) and
+  ``verdict`` (the one rule that decides every claim: holds / does not hold / inconclusive).
 """
 
 __version__ = "0.1.0"

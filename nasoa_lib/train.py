@@ -40,6 +40,8 @@ from nasoa_lib.schedule import warmup_cosine
 from nasoa_lib.staged import StagedNetwork
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nasoa_lib.store import ArtifactStore
 
 log = logging.getLogger(__name__)
@@ -492,3 +494,51 @@ def _progress(total: int, initial: int, enabled: bool, desc: str) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, desc=desc, leave=False)
+
+
+# ------------------------------------------------------------------------ planning a pretraining stage
+
+
+def split_size(manifest: Any, split: str, per_class: int | None) -> int:
+    """Images of a split after the recipe's per-class subset (``None``: the whole split)."""
+    total = int(getattr(manifest, f"n_{split}"))
+    if per_class is None:
+        return total
+    return min(total, per_class * int(manifest.num_classes))
+
+
+def pretraining_plan(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None) -> pd.DataFrame:
+    """Expected pretraining minutes per model (measured training images/s at the recipe's batch;
+    models already in the store cost nothing)."""
+    import pandas as pd
+
+    from nasoa_lib.data import load_manifest
+    from nasoa_lib.measure import MeasureConfig, measure_step_time
+    from nasoa_lib.store import ArtifactStore
+
+    prof = resolve_profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    recipe = PretrainRecipe.from_profile(prof)
+    manifest = load_manifest(prof.source_dataset)
+    n_train = split_size(manifest, "train", recipe.images_per_class)
+    rows = []
+    for name in models:
+        done = store.has(PRETRAINED_KIND, pretrain_key(name, prof.source_dataset, recipe, prof))
+        model = build_model(name, manifest.num_classes, prof.image_size, recipe.small_image_stem)
+        m = MeasureConfig.from_profile(prof)
+        timing = measure_step_time(model, recipe.batch_size, prof.image_size, warmup=m.warmup, steps=m.steps,
+                                   threads=prof.threads)
+        minutes = 0.0 if done else recipe.epochs * n_train / timing.images_per_second / 60 * 1.1
+        rows.append({"model": name, "train_images_per_second": timing.images_per_second, "epochs": recipe.epochs,
+                     "train_images": n_train, "cached": done, "expected_minutes": minutes})
+    return pd.DataFrame(rows)
+
+
+def pretrain_models(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None,
+                    progress: bool = True) -> dict[str, Pretrained]:
+    """Pretrain (or load) every model with the profile's shared recipe."""
+    from nasoa_lib.store import ArtifactStore
+
+    prof = resolve_profile(profile)
+    store = store or ArtifactStore.for_profile(prof.name)
+    return {name: pretrain(name, profile=prof, store=store, progress=progress) for name in models}

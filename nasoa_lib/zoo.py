@@ -13,8 +13,9 @@ models on the Pareto front; they are pretrained by ImageNet." Here:
   sha256) as a store record; it then writes the zoo's step-time lookup table for this device.
 * :func:`load` returns a ready (pretrained, eval-mode) model by name after checking the weights'
   sha256 against the card. A bare ``"ET-NAS-C"`` means ``ours/ET-NAS-C``.
-* :func:`comparison_table` is Table 2 at our scale: our zoo, the released models that fit the
-  profile and every baseline of the profile, all measured in one run.
+
+Table 2 (the zoo against the baselines, notebook 04) is a study of the zoo, not part of it:
+:mod:`nasoa_lib.studies.zoo_comparison`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from nasoa_lib import verdict
 from nasoa_lib.errors import ArtifactNotFoundError, StoreCorruptedError, UnknownModelError
 from nasoa_lib.kinds import CARD_KIND, TABLE_KIND
 from nasoa_lib.profiles import Profile, resolve_profile
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 ZOO_KIND = "zoo"
 CARD_FILE = "card.json"
 TABLE_FILE = "step_times.json"
-COMPARISON_KIND = "zoo_comparison"
 OURS = "ours/"
 RELEASED = "released/"
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
@@ -358,85 +357,3 @@ def step_time_table(profile: Profile | str = "laptop", store: ArtifactStore | No
             return measure.StepTimeTable.load(store.artifact_path(TABLE_KIND, entry.key, TABLE_FILE))
     raise ArtifactNotFoundError(f"no step-time table for profile {prof.name!r} on {device}",
                                 hint=f"measure it: nasoa reproduce --profile {prof.name} --only 03")
-
-
-# ------------------------------------------------------------------------------ Table 2 / Figs 4-5
-
-
-def comparison_table(profile: Profile | str, baselines: Sequence[str], store: ArtifactStore | None = None,
-                     progress: bool = True) -> pd.DataFrame:
-    """NASOA Table 2 at our scale: every zoo card (ours and released) and every baseline, pretrained
-    with the same recipe, measured now in one run (step, inference, memory, FLOPs, params)."""
-    from nasoa_lib.train import pretrain
-
-    prof = resolve_profile(profile)
-    store = _store(prof, store)
-    members = cards(prof, store)
-    models: list[tuple[str, str, str]] = [(c.name, c.code, c.group) for c in members.values()]
-    models += [(b, b, "baseline") for b in baselines]
-    rows = []
-    for name, target, group in models:
-        result = pretrain(target, profile=prof, store=store, progress=progress)
-        rows.append({"model": name, "group": group, "code": target if group != "baseline" else None,
-                     "source_top1": float(result.source_top1), "pretrain_key": result.key})
-    key = spec_key({"stage": COMPARISON_KIND, "profile": prof.name, "rows": [(r["model"], r["pretrain_key"]) for r in rows]})
-    found = store.get(COMPARISON_KIND, key)
-    if found is not None:
-        return pd.DataFrame(found["rows"])
-    for row in rows:
-        from nasoa_lib.train import load_pretrained
-
-        target = row["code"] or row["model"]
-        model = load_pretrained(target, prof, store=store).model
-        row.update(measure_model(target, prof, model=model, memory=True))
-    store.put(COMPARISON_KIND, key, {"profile": prof.name, "rows": rows})
-    return pd.DataFrame(rows)
-
-
-def matched_accuracy_ratios(table: pd.DataFrame) -> pd.DataFrame:
-    """For each baseline: the fastest of our zoo models with at least its source top-1, and the
-    baseline's step time over that model's (the paper's "ET-NAS-G is ~6x faster than RegNetY-16GF").
-    ``dominated``: some zoo model is at least as accurate *and* at least as fast."""
-    ours = table[table["group"] == "ours"]
-    rows = []
-    for _, b in table[table["group"] == "baseline"].iterrows():
-        good = ours[ours["source_top1"] >= b["source_top1"]]
-        match = good.sort_values("step_ms").iloc[0] if not good.empty else None
-        rows.append({
-            "baseline": b["model"], "baseline_top1": b["source_top1"], "baseline_step_ms": b["step_ms"],
-            "matched_zoo_model": None if match is None else match["model"],
-            "zoo_top1": np.nan if match is None else match["source_top1"],
-            "zoo_step_ms": np.nan if match is None else match["step_ms"],
-            "step_time_ratio": np.nan if match is None else b["step_ms"] / match["step_ms"],
-            "dominated": bool(((ours["source_top1"] >= b["source_top1"]) & (ours["step_ms"] <= b["step_ms"])).any()),
-        })
-    return pd.DataFrame(rows)
-
-
-def source_test_images(profile: Profile | str) -> int:
-    """Source test images behind one pretrained model's top-1 (the shared recipe's subset)."""
-    from nasoa_lib.data import load_manifest
-    from nasoa_lib.train import PretrainRecipe
-
-    prof = resolve_profile(profile)
-    manifest = load_manifest(prof.source_dataset)
-    per_class = PretrainRecipe.from_profile(prof).test_images_per_class
-    total = int(manifest.n_test)
-    return total if per_class is None else min(total, per_class * int(manifest.num_classes))
-
-
-def table2_claims(ratios: pd.DataFrame, test_images: int) -> pd.DataFrame:
-    """Table 2's claim by the study's verdict rule: our zoo trains faster than the baselines at
-    matched source accuracy (geometric mean of the step-time ratios over the matched baselines,
-    t interval of their logs). The noise floor is the binomial standard error of a source top-1
-    (points): a "match" closer than it is a match within noise."""
-    matched = ratios.dropna(subset=["step_time_ratio"])
-    floor = verdict.accuracy_standard_error(
-        pd.concat([ratios.baseline_top1, ratios.zoo_top1]).dropna(), test_images) * 100
-    unmatched = ", ".join(ratios[ratios.matched_zoo_model.isna()].baseline)
-    return verdict.table([verdict.ratio(
-        "Our zoo trains faster than the baselines at matched source accuracy (Table 2; units: matched baselines)",
-        matched.step_time_ratio, noise_floor=floor,
-        evidence="; ".join(f"{r.baseline} -> {r.matched_zoo_model} ({r.step_time_ratio:.2f}x, top-1 "
-                           f"{r.baseline_top1 * 100:.1f} vs {r.zoo_top1 * 100:.1f} %)" for r in matched.itertuples())
-        + (f"; unmatched: {unmatched}" if unmatched else ""))])

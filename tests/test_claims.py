@@ -4,10 +4,11 @@ import pandas as pd
 import pytest
 
 from nasoa_lib import verdict as V
-from nasoa_lib import online, zoo
-from nasoa_lib.hpo import comparison
+from nasoa_lib import online
+from nasoa_lib.studies import zoo_comparison
+from nasoa_lib.studies import nasoa_vs_hpo as comparison
 from nasoa_lib.online.stream import StreamEvaluation, StreamRun
-from nasoa_lib.search import claims as search_claims
+from nasoa_lib.studies import nas_search as search_claims
 
 
 def test_front_margin_and_block_claims():
@@ -40,7 +41,7 @@ def test_table2_claim_is_a_geometric_mean_of_matched_ratios():
     ratios = pd.DataFrame({"baseline": ["a", "b", "c"], "baseline_top1": [0.1, 0.2, 0.3],
                            "matched_zoo_model": ["z", "z", None], "zoo_top1": [0.15, 0.25, np.nan],
                            "step_time_ratio": [2.0, 8.0, np.nan]})
-    row = zoo.table2_claims(ratios, 5000).iloc[0]
+    row = zoo_comparison.table2_claims(ratios, 5000).iloc[0]
     assert row.effect == pytest.approx(4.0) and row.n == 2 and row.threshold == 1.0
     assert "unmatched: c" in row.evidence
 

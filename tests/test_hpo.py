@@ -9,7 +9,7 @@ import pytest
 from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup
 from nasoa_lib.generator import FinetuneTimeTable, GeneratorConfig, RunCost, TaskFeatures
 from nasoa_lib.hpo import METHODS, PAPER_TABLE4, PAPER_TABLE5, SearchSpace, Trial, bohb, random_search
-from nasoa_lib.hpo import comparison
+from nasoa_lib.studies import nasoa_vs_hpo as comparison
 
 CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=4, max_iterations=64,
                          iteration_factor=2.0)

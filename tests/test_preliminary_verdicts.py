@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 
-from nasoa_lib import preliminary as pre
+from nasoa_lib.studies import preliminary as pre
 from nasoa_lib import verdict as V
 
 

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from nasoa_lib import zoo
+from nasoa_lib.studies import zoo_comparison
 from nasoa_lib.errors import StoreCorruptedError, UnknownModelError
 from nasoa_lib.store import ArtifactStore
 from nasoa_lib.train import PRETRAINED_KIND, WEIGHTS_FILE, load_pretrained
@@ -78,7 +79,7 @@ def test_matched_accuracy_ratio_and_dominance():
         {"model": "resnet50", "group": "baseline", "source_top1": 0.35, "step_ms": 150.0},
         {"model": "tiny", "group": "baseline", "source_top1": 0.10, "step_ms": 5.0},
     ])
-    r = zoo.matched_accuracy_ratios(table).set_index("baseline")
+    r = zoo_comparison.matched_accuracy_ratios(table).set_index("baseline")
     assert r.loc["resnet18", "matched_zoo_model"] == "ours/ET-NAS-B"
     assert r.loc["resnet18", "step_time_ratio"] == pytest.approx(4.0) and r.loc["resnet18", "dominated"]
     assert np.isnan(r.loc["resnet50", "step_time_ratio"]) and not r.loc["resnet50", "dominated"]

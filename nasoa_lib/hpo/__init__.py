@@ -1,8 +1,9 @@
-"""The HPO baselines of NASOA Table 4 (random search, BOHB) and the final comparison (notebook 07).
+"""The HPO baselines of NASOA Table 4 (random search, BOHB).
 
 ``space``: model x lr x frozen stages x iterations under a time constraint; ``search``: random
 search and SMAC3's BOHB, charged real fine-tuning wall-clock; ``methods``: the rows of Tables 4-5
-and the paper's numbers; ``comparison``: the notebook's stages (tasks, constraints, runs, tables).
+and the paper's numbers. The final comparison that runs them (notebook 07) is a study:
+:mod:`nasoa_lib.studies.nasoa_vs_hpo`.
 """
 
 from nasoa_lib.hpo.methods import METHODS, Method

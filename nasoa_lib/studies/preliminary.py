@@ -1,4 +1,4 @@
-"""Preliminary experiments of NASOA (section 4.1; appendix Figs. 6-7), the loops behind notebook 01.
+"""Notebook 01: the preliminary experiments of NASOA (section 4.1; appendix Figs. 6-7), the loops behind notebook 01.
 
 NASOA motivates its design with four findings: fine-tuning beats training from scratch; the
 number of frozen stages changes both accuracy and time, and its best value depends on the dataset
@@ -17,9 +17,8 @@ that (dataset, seed) fine-tunes the same task, so the comparisons are paired.
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,7 +28,7 @@ from nasoa_lib.errors import ProfileConfigError
 from nasoa_lib.finetune import FINETUNE_KIND, FinetuneRecord, FinetuneSettings, Regime, finetune_cached, run_spec, worker_threads
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
-from nasoa_lib.train import PretrainRecipe, load_pretrained, pretrain
+from nasoa_lib.train import PretrainRecipe
 
 log = logging.getLogger(__name__)
 
@@ -102,38 +101,6 @@ class PlannedRun:
 # ----------------------------------------------------------------------------------------------
 # Pretraining and step times
 # ----------------------------------------------------------------------------------------------
-
-
-def pretraining_plan(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None) -> pd.DataFrame:
-    """Expected pretraining minutes per model (measured training images/s at the recipe's batch)."""
-    from nasoa_lib.data import load_manifest
-    from nasoa_lib.measure import MeasureConfig, measure_step_time
-    from nasoa_lib.train import build_model, pretrain_key
-
-    prof = resolve_profile(profile)
-    store = store or ArtifactStore.for_profile(prof.name)
-    recipe = PretrainRecipe.from_profile(prof)
-    manifest = load_manifest(prof.source_dataset)
-    n_train = _count(manifest, "train", recipe.images_per_class)
-    rows = []
-    for name in models:
-        done = store.has("pretrained", pretrain_key(name, prof.source_dataset, recipe, prof))
-        model = build_model(name, manifest.num_classes, prof.image_size, recipe.small_image_stem)
-        m = MeasureConfig.from_profile(prof)
-        timing = measure_step_time(model, recipe.batch_size, prof.image_size, warmup=m.warmup, steps=m.steps,
-                                   threads=prof.threads)
-        minutes = 0.0 if done else recipe.epochs * n_train / timing.images_per_second / 60 * 1.1
-        rows.append({"model": name, "train_images_per_second": timing.images_per_second, "epochs": recipe.epochs,
-                     "train_images": n_train, "cached": done, "expected_minutes": minutes})
-    return pd.DataFrame(rows)
-
-
-def pretrain_models(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None,
-                    progress: bool = True) -> dict[str, Any]:
-    """Pretrain (or load) every model with the profile's shared recipe."""
-    prof = resolve_profile(profile)
-    store = store or ArtifactStore.for_profile(prof.name)
-    return {name: pretrain(name, profile=prof, store=store, progress=progress) for name in models}
 
 
 def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactStore | None = None) -> dict[str, float]:
@@ -435,15 +402,6 @@ def headline(frame: pd.DataFrame, verdicts: pd.DataFrame) -> dict[str, Any]:
         "claims": verdict.counts(verdicts),
         "training_minutes": float(frame.drop_duplicates("key").train_seconds.sum() / 60),
     }
-
-
-def _count(manifest: Any, split: str, per_class: int | None) -> int:
-    total = int(getattr(manifest, f"n_{split}"))
-    if per_class is None:
-        return total
-    return min(total, per_class * int(manifest.num_classes))
-
-
 
 
 def _bar(total: int, enabled: bool, desc: str) -> Any:

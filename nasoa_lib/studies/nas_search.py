@@ -1,4 +1,4 @@
-"""What notebooks 02 and 03 conclude from the searches, decided by the study's verdict rule.
+"""Notebooks 02-03: what the searches conclude, decided by the study's verdict rule.
 
 NASOA section 4.2 makes three claims about its search: the searched blocks beat hand-designed
 ones (Fig. 9), "smaller models should use simpler structures of blocks while bigger models prefer
@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from typing import Sequence
 
-import numpy as np
 import pandas as pd
 
 from nasoa_lib import verdict
 from nasoa_lib.space import parse_block
-from nasoa_lib.search.stages import SearchContext
+from nasoa_lib.search import SearchContext
 
 
 def proxy_test_images(ctx: SearchContext) -> int:
