@@ -74,13 +74,10 @@ def matched_accuracy_ratios(table: pd.DataFrame) -> pd.DataFrame:
 def source_test_images(profile: Profile | str) -> int:
     """Source test images behind one pretrained model's top-1 (the shared recipe's subset)."""
     from nasoa_lib.data import load_manifest
-    from nasoa_lib.train import PretrainRecipe
+    from nasoa_lib.train import PretrainRecipe, split_size
 
     prof = resolve_profile(profile)
-    manifest = load_manifest(prof.source_dataset)
-    per_class = PretrainRecipe.from_profile(prof).test_images_per_class
-    total = int(manifest.n_test)
-    return total if per_class is None else min(total, per_class * int(manifest.num_classes))
+    return split_size(load_manifest(prof.source_dataset), "test", PretrainRecipe.from_profile(prof).test_images_per_class)
 
 
 def table2_claims(ratios: pd.DataFrame, test_images: int) -> pd.DataFrame:
