@@ -239,3 +239,125 @@ def test_planned_throughput_times_real_images_and_draws_no_random_numbers(tiny_d
     images_per_second = measure_throughput(member, tiny_data, 32)
     assert torch.equal(torch.get_rng_state(), state)  # planning leaves the seeded training untouched
     assert 0 < images_per_second < float("inf")
+
+
+# ------------------------------------------------------------------------ evidence (issue 18)
+
+
+def test_kendall_tau_b_matches_scipy_with_ties_and_is_nan_on_constants():
+    from scipy.stats import kendalltau
+
+    from nasoa_lib.estimate import kendall_tau_b
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        x, y = rng.integers(0, 5, 15).astype(float), rng.integers(0, 4, 15).astype(float)
+        assert kendall_tau_b(x, y) == pytest.approx(kendalltau(x, y).statistic)
+    assert kendall_tau_b([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    assert np.isnan(kendall_tau_b([1, 1, 1], [1, 2, 3]))
+
+
+@needs_data
+def test_holdout_images_move_from_the_training_pool_to_the_test_set():
+    task = sample_task("tinyimagenet100", 3, 20, seed=0, test_per_class=5)
+    plain = HistoryData.from_task(task, val_per_class=4)
+    held = HistoryData.from_task(task, val_per_class=4, holdout_per_class=6)
+    assert plain.sizes() == {"train": 48, "val": 12, "test": 15}
+    assert held.sizes() == {"train": 30, "val": 12, "test": 33}
+    assert torch.equal(held.x_val, plain.x_val) and torch.equal(held.x_test[:15], plain.x_test)
+    train_rows = {tuple(r) for r in held.x_train.flatten(1)[:, :64].tolist()}
+    assert not any(tuple(r) in train_rows for r in held.x_test[15:].flatten(1)[:, :64].tolist())
+    assert torch.bincount(held.y_test[15:]).tolist() == [6, 6, 6]
+    with pytest.raises(InvalidEstimatorInput, match="held-out"):
+        HistoryData.from_task(task, val_per_class=4, holdout_per_class=15)
+
+
+def test_config_rejects_negative_holdout_and_single_search_runs():
+    smoke = EstimateConfig.from_profile("smoke")
+    with pytest.raises(InvalidEstimatorInput, match="holdout"):
+        dataclasses.replace(smoke, holdout_per_class=-1)
+    with pytest.raises(InvalidEstimatorInput, match="search_repeats"):
+        dataclasses.replace(smoke, search_repeats=1)
+    assert "holdout_per_class" in smoke.data_spec() and "holdout_per_class" not in dataclasses.replace(smoke, holdout_per_class=0).data_spec()
+
+
+def test_laptop_profile_has_one_population_that_can_rank_and_repeated_searches():
+    laptop = EstimateConfig.from_profile("laptop")
+    assert len(laptop.seeds) * laptop.archs_per_seed >= 24 and len(laptop.stem_widths) >= 2
+    assert laptop.search_repeats >= 10
+
+
+def test_noise_floor_is_the_binomial_se_and_the_tau_ceiling_follows_the_spread():
+    from nasoa_lib.estimate import noise_floor
+
+    wide = noise_floor(np.linspace(0.2, 0.6, 12), 1000, "wide")
+    assert wide.networks == 12 and wide.test_images == 1000
+    p = np.linspace(0.2, 0.6, 12)
+    assert wide.se_points == pytest.approx(100 * np.sqrt(np.mean(p * (1 - p) / 1000)))
+    assert wide.range_points == pytest.approx(40.0)
+    narrow = noise_floor(np.linspace(0.30, 0.31, 12), 1000, "narrow")
+    assert wide.tau_ceiling > 0.9 and narrow.tau_ceiling < 0.5
+    assert wide.spread_over_se > 5 > narrow.spread_over_se
+    with pytest.raises(InvalidEstimatorInput):
+        noise_floor([], 1000)
+
+
+def _curves(estimate_noise: float, original_noise: float, n: int = 20, epochs: int = 4, seed: int = 0) -> "pd.DataFrame":
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    true = np.linspace(0.2, 0.5, n)
+    rows = []
+    for i in range(n):
+        for e in range(1, epochs + 1):
+            rows.append({"group": "space", "member": f"a{i}", "seed": i % 3, "epoch": e, "true": true[i],
+                         "original": true[i] - 0.05 + original_noise * rng.standard_normal(),
+                         "optimized": true[i] + 0.01, "estimate": true[i] + estimate_noise * rng.standard_normal()})
+    return pd.DataFrame(rows)
+
+
+def test_error_tau_intervals_and_claims_follow_the_data():
+    from nasoa_lib import verdict
+    from nasoa_lib.estimate import error_and_tau_ci, estimator_claims, gain_by_epoch, noise_floor
+
+    good = _curves(estimate_noise=0.005, original_noise=0.15)
+    frame = error_and_tau_ci(good, resamples=500)
+    assert set(frame["method"]) == {"original", "optimized", "estimate"} and frame["n"].eq(20).all()
+    est = frame[frame["method"] == "estimate"]
+    assert (est["abs_error_ci_low"] <= est["abs_error_pts"]).all() and (est["abs_error_pts"] <= est["abs_error_ci_high"]).all()
+    assert (est["tau"] > 0.9).all() and (est["tau_ci_low"] <= est["tau"]).all()
+    assert frame[frame["method"] == "optimized"]["abs_error_pts"].to_numpy() == pytest.approx(1.0)
+    floor = noise_floor(np.linspace(0.2, 0.5, 20), 2000, "space")
+    gains = gain_by_epoch(good, noise=floor, resamples=500)
+    assert gains["error_verdict"].eq(verdict.HOLDS).all() and gains["tau_verdict"].eq(verdict.HOLDS).all()
+    claims = estimator_claims(good, 2, floor, resamples=500)
+    assert [c.verdict for c in claims] == [verdict.HOLDS] * 4
+    assert all(c.n == 20 and c.noise_floor == pytest.approx(floor.se_points) for c in claims)
+    bad = estimator_claims(_curves(estimate_noise=0.15, original_noise=0.0), 2, floor, resamples=500)
+    assert [c.verdict for c in bad] == [verdict.DOES_NOT_HOLD] * 4
+    with pytest.raises(InvalidEstimatorInput, match="epoch 9"):
+        estimator_claims(good, 9, floor)
+
+
+def test_search_table_pairs_runs_by_seed_and_decides_the_gain():
+    import pandas as pd
+
+    from nasoa_lib import verdict
+    from nasoa_lib.estimate import search_claims, search_table
+
+    seeds = range(10)
+    runs = pd.DataFrame([{"method": "hyperband", "metric": metric, "seed": s,
+                          "true_acc": 0.30 + 0.001 * s + (0.02 if metric == "estimate" else 0.0)}
+                         for metric in ("original", "estimate") for s in seeds])
+    true = np.linspace(0.2, 0.35, 9)
+    table = search_table(runs, true, 2000)
+    row = table.iloc[0]
+    assert row["runs"] == 10 and row["gain_points"] == pytest.approx(2.0) and row["verdict"] == verdict.HOLDS
+    assert row["without_ci_low"] < row["without_mean"] < row["without_ci_high"]
+    assert row["configs_mean"] == pytest.approx(100 * true.mean()) and row["configs_best"] == pytest.approx(35.0)
+    claims = search_claims({"HPO: x": table}, {"HPO: x": runs}, {"HPO: x": true}, 2000)
+    assert len(claims) == 1 and claims[0].verdict == verdict.HOLDS and claims[0].n == 10
+    shuffled = runs.copy()
+    shuffled.loc[shuffled["metric"] == "estimate", "seed"] += 100
+    with pytest.raises(InvalidEstimatorInput, match="different seeds"):
+        search_table(shuffled, true, 2000)

@@ -12,6 +12,8 @@ of training (thesis section 3.1, Algorithm 1, appendix A.1).
   the NAS proxy metric with or without the estimator;
 * :mod:`.population`: the ground-truth population of notebook 08 (store-cached, resumable) and
   its error / Kendall-tau analysis (thesis Figs 4.1, 4.3, 4.4);
+* :mod:`.evidence`: the claims of notebook 08 decided by the study's verdict rule, with intervals
+  over one population of architectures and the test set's noise floor beside each effect;
 * :mod:`.search`: random search, HyperBand and BOHB (SMAC3) ranked by a chosen metric on a tabular
   benchmark (thesis Tables 4.1, 4.3);
 * :mod:`.figures`: the figures and the thesis's reported numbers.
@@ -27,6 +29,17 @@ As the proxy metric of a NAS search (thesis section 3.2)::
 """
 
 from nasoa_lib.estimate.ensemble import Estimate, RefitConfig, accuracy, estimate, refit_linear
+from nasoa_lib.estimate.evidence import (
+    NoiseFloor,
+    error_and_tau_ci,
+    estimator_claims,
+    gain_by_epoch,
+    intervals_at,
+    kendall_tau_b,
+    noise_floor,
+    search_claims,
+    search_table,
+)
 from nasoa_lib.estimate.history import DEFAULT_WINDOW, EpochFeatures, FeatureHistory, classifier_layer
 from nasoa_lib.estimate.population import (
     RUN_KIND,
@@ -54,8 +67,8 @@ from nasoa_lib.estimate.training import HistoryData, TrainSettings, proxy_accura
 
 __all__ = [
     "DEFAULT_WINDOW", "EpochFeatures", "Estimate", "EstimateConfig", "FeatureHistory", "HistoryData",
-    "Member", "RUN_KIND", "RefitConfig", "SearchResult", "TabularBenchmark", "TrainSettings", "accuracy",
-    "classifier_layer", "compare_searches", "cost_table", "curves_frame", "error_and_tau", "estimate",
-    "first_epoch_within", "hyperband", "plan", "population", "proxy_accuracy", "random_search", "refit_linear", "run_population",
+    "Member", "NoiseFloor", "RUN_KIND", "RefitConfig", "SearchResult", "TabularBenchmark", "TrainSettings", "accuracy",
+    "classifier_layer", "compare_searches", "cost_table", "curves_frame", "error_and_tau", "error_and_tau_ci", "estimate", "estimator_claims",
+    "first_epoch_within", "gain_by_epoch", "hyperband", "intervals_at", "kendall_tau_b", "noise_floor", "plan", "population", "proxy_accuracy", "random_search", "refit_linear", "run_population", "search_claims", "search_table",
     "summarize_over_seeds", "summarize_searches", "task_data", "train_with_history",
 ]

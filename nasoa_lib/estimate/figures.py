@@ -3,7 +3,7 @@ Figs 4.1, 4.3, 4.4 and Tables 4.1, 4.3)."""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,24 +43,24 @@ def plot_estimation_curves(curves: pd.DataFrame, members: Sequence[tuple[str, in
     return fig
 
 
-def plot_error_and_tau(summary: pd.DataFrame, title: str = ""):
+def plot_error_and_tau(frame: pd.DataFrame, title: str = ""):
     """Thesis Figs 4.3 and 4.4: mean absolute error to the true accuracy and Kendall's tau with the
-    true ranking, per epoch, mean +- std over seeds."""
+    true ranking, per epoch, with 95 % intervals over the population's networks
+    (:func:`nasoa_lib.estimate.evidence.error_and_tau_ci`)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for method in ("original", "optimized", "estimate"):
-        f = summary[summary["method"] == method].sort_values("epoch")
+        f = frame[frame["method"] == method].sort_values("epoch")
         if f.empty:
             continue
         e = f["epoch"].to_numpy()
-        for ax, col in ((ax1, "abs_error"), (ax2, "tau")):
-            scale = 100 if col == "abs_error" else 1
-            mean, std = scale * f[f"{col}_mean"].to_numpy(), scale * f[f"{col}_std"].fillna(0).to_numpy()
-            ax.plot(e, mean, marker="o", ms=3, color=METHOD_COLORS[method], label=METHOD_LABELS[method],
+        for ax, col, lo, hi in ((ax1, "abs_error_pts", "abs_error_ci_low", "abs_error_ci_high"),
+                                (ax2, "tau", "tau_ci_low", "tau_ci_high")):
+            ax.plot(e, f[col], marker="o", ms=3, color=METHOD_COLORS[method], label=METHOD_LABELS[method],
                     ls="--" if method == "optimized" else "-")
-            ax.fill_between(e, mean - std, mean + std, color=METHOD_COLORS[method], alpha=0.15)
+            ax.fill_between(e, f[lo], f[hi], color=METHOD_COLORS[method], alpha=0.15)
     ax1.set_ylabel("|estimate - true| (accuracy points)")
     ax2.set_ylabel("Kendall's tau with the true ranking")
     for ax in (ax1, ax2):
@@ -72,23 +72,25 @@ def plot_error_and_tau(summary: pd.DataFrame, title: str = ""):
     return fig
 
 
-def plot_search_results(summaries: dict[str, pd.DataFrame]):
+def plot_search_results(tables: dict[str, pd.DataFrame]):
     """Table 4.1/4.3 as a chart: true accuracy of the chosen configuration, with and without the
-    estimator, per method and task (mean +- std over repeated runs)."""
+    estimator, per method and task (mean and 95 % interval over repeated runs), beside the mean and
+    the best of all configurations."""
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(summaries), figsize=(5 * len(summaries), 3.4), squeeze=False)
-    for ax, (task, s) in zip(axes.flat, summaries.items()):
-        methods = list(dict.fromkeys(s["method"]))
-        x = np.arange(len(methods))
-        for k, metric in enumerate(("original", "estimate")):
-            f = s[s["metric"] == metric].set_index("method").reindex(methods)
-            ax.bar(x + (k - 0.5) * 0.38, 100 * f["true_acc_mean"], 0.38, yerr=100 * f["true_acc_std"].fillna(0),
-                   color=METHOD_COLORS[metric], label="with estimator" if metric == "estimate" else "without", capsize=3)
-        lo = 100 * np.nanmin(s["true_acc_mean"] - s["true_acc_std"].fillna(0))
-        hi = 100 * np.nanmax(s["true_acc_mean"] + s["true_acc_std"].fillna(0))
-        ax.set_ylim(max(0.0, lo - 2), hi + 1)
-        ax.set_xticks(x, methods)
+    fig, axes = plt.subplots(1, len(tables), figsize=(5 * len(tables), 3.4), squeeze=False)
+    for ax, (task, t) in zip(axes.flat, tables.items()):
+        x = np.arange(len(t))
+        for k, (side, metric) in enumerate((("without", "original"), ("with", "estimate"))):
+            mean = t[f"{side}_mean"].to_numpy(float)
+            err = np.vstack([mean - t[f"{side}_ci_low"].to_numpy(float), t[f"{side}_ci_high"].to_numpy(float) - mean])
+            ax.bar(x + (k - 0.5) * 0.38, mean, 0.38, yerr=np.nan_to_num(err), color=METHOD_COLORS[metric],
+                   label=f"{side} estimator", capsize=3)
+        ax.axhline(t["configs_mean"].iloc[0], color="k", ls=":", lw=1, label="mean of all configurations")
+        ax.axhline(t["configs_best"].iloc[0], color="k", ls="--", lw=1, label="best configuration")
+        lo = np.nanmin(np.r_[t["without_ci_low"], t["with_ci_low"], t["configs_mean"]])
+        ax.set_ylim(max(0.0, lo - 2), t["configs_best"].iloc[0] + 1)
+        ax.set_xticks(x, t["method"])
         ax.set_ylabel("true accuracy of the choice (%)")
         ax.set_title(task)
         ax.legend(fontsize=7)
@@ -96,76 +98,20 @@ def plot_search_results(summaries: dict[str, pd.DataFrame]):
     return fig
 
 
-def search_table(summary: pd.DataFrame, thesis: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Our search results side by side (with / without the estimator, in %), and the thesis's
-    numbers for the same method where given."""
-    rows = []
-    for method in dict.fromkeys(summary["method"]):
-        f = summary[summary["method"] == method].set_index("metric")
-        row: dict[str, Any] = {
-            "method": method,
-            "ours_without": f"{100 * f.loc['original', 'true_acc_mean']:.2f} ± {100 * np.nan_to_num(f.loc['original', 'true_acc_std']):.2f}",
-            "ours_with": f"{100 * f.loc['estimate', 'true_acc_mean']:.2f} ± {100 * np.nan_to_num(f.loc['estimate', 'true_acc_std']):.2f}",
-            "gain_points": 100 * (f.loc["estimate", "true_acc_mean"] - f.loc["original", "true_acc_mean"]),
-            "runs": int(f.loc["original", "runs"]),
-        }
-        if thesis is not None:
-            t = thesis[thesis["method"] == method]
-            if len(t):
-                t = t.iloc[0] if "network" not in t else t[t["network"] == "ResNet-18"].iloc[0]
-                row["thesis_without"] = f"{t['without_mean']:.2f} ± {t['without_std']:.2f}"
-                row["thesis_with"] = f"{t['with_mean']:.2f} ± {t['with_std']:.2f}"
-        rows.append(row)
-    return pd.DataFrame(rows)
+def claims_statement(claims: pd.DataFrame, noise: pd.DataFrame, scale: str) -> str:
+    """One line per claim, worded from the claims table (:func:`nasoa_lib.verdict.table`) and the
+    noise floors; nothing typed by hand."""
+    from nasoa_lib import verdict
 
-
-def estimator_advantage(summary: pd.DataFrame, searches: dict[str, pd.DataFrame], window: int) -> dict[str, Any]:
-    """Whether the thesis's claims hold in our numbers, computed (never typed in): over the epochs
-    before the last, is the estimate's mean error lower and its Kendall tau higher than the
-    accuracy at that epoch, and does ranking by it improve each search on average?"""
-    wide = summary.pivot(index="epoch", columns="method", values=["abs_error_mean", "tau_mean"])
-    early = wide.index[wide.index < wide.index.max()]
-    err_o, err_e = wide.loc[early, ("abs_error_mean", "original")], wide.loc[early, ("abs_error_mean", "estimate")]
-    tau_o, tau_e = wide.loc[early, ("tau_mean", "original")], wide.loc[early, ("tau_mean", "estimate")]
-    out: dict[str, Any] = {
-        "window_K": window,
-        "epochs_compared": int(len(early)),
-        "epochs_estimate_error_lower": int((err_e < err_o).sum()),
-        "epochs_estimate_tau_higher": int((tau_e > tau_o).sum()),
-        "mean_error_original_pts": float(100 * err_o.mean()),
-        "mean_error_estimate_pts": float(100 * err_e.mean()),
-        "mean_tau_original": float(tau_o.mean()),
-        "mean_tau_estimate": float(tau_e.mean()),
-    }
-    wins, total = 0, 0
-    for task, s in searches.items():
-        for method in dict.fromkeys(s["method"]):
-            f = s[s["method"] == method].set_index("metric")["true_acc_mean"]
-            gain = float(100 * (f["estimate"] - f["original"]))
-            out[f"search_gain_pts[{task}/{method}]"] = gain
-            wins += gain > 0
-            total += 1
-    out["searches_improved"] = f"{wins}/{total}"
-    out["error_claim_reproduces"] = out["epochs_estimate_error_lower"] > out["epochs_compared"] / 2
-    out["ranking_claim_reproduces"] = out["epochs_estimate_tau_higher"] > out["epochs_compared"] / 2
-    out["search_claim_reproduces"] = wins > total / 2
-    return out
-
-
-def advantage_statement(adv: dict[str, Any], scale: str) -> str:
-    """A sentence per claim of the thesis, worded from :func:`estimator_advantage`'s numbers."""
-    def verdict(ok: bool) -> str:
-        return "**reproduces**" if ok else "**does not reproduce**"
-
-    return "\n".join([
-        f"At our scale ({scale}):",
-        f"- Estimation error (Fig. 4.3): {verdict(adv['error_claim_reproduces'])}. Over the "
-        f"{adv['epochs_compared']} epochs before the last, the ensemble's mean absolute error to the true "
-        f"accuracy is {adv['mean_error_estimate_pts']:.2f} points vs {adv['mean_error_original_pts']:.2f} for "
-        f"the accuracy at that epoch; it is lower at {adv['epochs_estimate_error_lower']} of them.",
-        f"- Ranking (Fig. 4.4): {verdict(adv['ranking_claim_reproduces'])}. Mean Kendall's tau "
-        f"{adv['mean_tau_estimate']:.3f} (ours) vs {adv['mean_tau_original']:.3f} (original); higher at "
-        f"{adv['epochs_estimate_tau_higher']} of {adv['epochs_compared']} epochs.",
-        f"- Search (Tables 4.1/4.3): {verdict(adv['search_claim_reproduces'])}. Ranking by the estimate raised "
-        f"the mean true accuracy of the chosen configuration in {adv['searches_improved']} method/task pairs.",
-    ])
+    lines = [f"At our scale ({scale}); rule: {verdict.RULE}."]
+    for row in noise.itertuples():
+        lines.append(f"- Noise floor, {row.group}: {row.networks} networks on {row.test_images} test images; test SE "
+                     f"{row.se_points:.2f} points per network, true accuracies spread {row.spread_std_points:.2f} points "
+                     f"(std; range {row.range_points:.2f}) = {row.spread_over_se:.1f} x SE; a perfect estimator's "
+                     f"Kendall tau against this test set is at most about {row.tau_ceiling:.2f}.")
+    for row in claims.itertuples():
+        unit = f" {row.unit}" if row.unit and row.unit != "tau" else ""
+        lines.append(f"- {row.claim}: effect {row.effect:+.3f}{unit} [{row.ci_low:.3f}, {row.ci_high:.3f}], n = {row.n}, "
+                     f"noise floor {row.noise_floor:.2f} points: **{row.verdict}**.")
+    lines.append(f"\nIn all: {verdict.counts(claims)}.")
+    return "\n".join(lines)

@@ -76,6 +76,7 @@ class EstimateConfig:
     search_budget_epochs: int
     search_eta: int
     search_repeats: int
+    holdout_per_class: int = 0
     curve_examples: int = 2
 
     def __post_init__(self) -> None:
@@ -86,6 +87,12 @@ class EstimateConfig:
                 f"search budgets {self.search_min_budget}..{self.search_max_budget} must lie in 1..{self.epochs}",
                 hint="the tabular benchmark only knows the recorded epochs",
             )
+        if self.holdout_per_class < 0:
+            raise InvalidEstimatorInput(f"estimate.holdout_per_class={self.holdout_per_class}; must be >= 0",
+                                        hint="0 keeps only the dataset's own test images")
+        if self.search_repeats < 2:
+            raise InvalidEstimatorInput(f"estimate.search_repeats={self.search_repeats}; need >= 2 for an interval",
+                                        hint="laptop: 20 (searches replay recorded curves and cost seconds)")
         for aug in self.hpo_augments + (self.augment,):
             if aug not in AUGMENTATIONS:
                 raise InvalidEstimatorInput(f"augmentation {aug!r} unknown", hint=f"one of {sorted(AUGMENTATIONS)}")
@@ -103,10 +110,13 @@ class EstimateConfig:
         return TrainSettings(epochs=self.epochs, batch_size=self.batch_size, lr=self.lr, augment=self.augment)
 
     def data_spec(self) -> dict[str, Any]:
-        return {
+        spec = {
             "dataset": self.dataset, "classes": self.classes, "train_per_class": self.train_per_class,
             "val_per_class": self.val_per_class, "test_per_class": self.test_per_class, "seed": self.data_seed,
         }
+        if self.holdout_per_class:
+            spec["holdout_per_class"] = self.holdout_per_class
+        return spec
 
 
 @dataclass(frozen=True)
@@ -138,10 +148,10 @@ class Member:
 def task_data(config: EstimateConfig, image_size: int) -> HistoryData:
     """The one task every member trains on (fixed ``data_seed``: rankings compare like with like)."""
     task = sample_task(
-        config.dataset, config.classes, config.train_per_class + config.val_per_class,
+        config.dataset, config.classes, config.train_per_class + config.val_per_class + config.holdout_per_class,
         seed=config.data_seed, test_per_class=config.test_per_class,
     )
-    return HistoryData.from_task(task, config.val_per_class, image_size)
+    return HistoryData.from_task(task, config.val_per_class, image_size, config.holdout_per_class)
 
 
 def sample_codes(config: EstimateConfig, seed: int) -> list[str]:

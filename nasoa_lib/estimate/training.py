@@ -76,25 +76,43 @@ class HistoryData:
     num_classes: int
 
     @classmethod
-    def from_task(cls, task: Task, val_per_class: int, image_size: int = 32) -> "HistoryData":
+    def from_task(cls, task: Task, val_per_class: int, image_size: int = 32, holdout_per_class: int = 0) -> "HistoryData":
         """Split ``val_per_class`` images of each class off the task's training images (the first
-        ones of each class, deterministic) as validation set; the task's test images stay test."""
+        ones of each class, deterministic) as validation set; the task's test images stay test.
+
+        ``holdout_per_class`` further images of each class (the next ones after the validation
+        images) are moved from the training pool to the *test* set: the true accuracy is then
+        measured on more images, so its binomial standard error (the noise floor of every ranking
+        against it) shrinks as ``1 / sqrt(test images)``; they are never trained on or looked at
+        before the last epoch."""
         y = np.asarray(task.y_train)
-        val_idx = np.concatenate([np.flatnonzero(y == c)[:val_per_class] for c in range(task.num_classes)])
+        if val_per_class < 1 or holdout_per_class < 0:
+            raise InvalidEstimatorInput(
+                f"cannot split {val_per_class} validation and {holdout_per_class} held-out images per class off {task!r}",
+                hint="use val_per_class >= 1 and holdout_per_class >= 0",
+            )
+        per_class = [np.flatnonzero(y == c) for c in range(task.num_classes)]
+        val_idx = np.concatenate([idx[:val_per_class] for idx in per_class])
+        hold_idx = np.concatenate([idx[val_per_class : val_per_class + holdout_per_class] for idx in per_class])
         train_mask = np.ones(len(y), dtype=bool)
         train_mask[val_idx] = False
-        if val_per_class < 1 or train_mask.sum() < task.num_classes:
+        train_mask[hold_idx] = False
+        short = min(len(idx) for idx in per_class)
+        if short < val_per_class + holdout_per_class + 2:
             raise InvalidEstimatorInput(
-                f"cannot split {val_per_class} validation images per class off {task!r}",
-                hint="use 1 <= val_per_class < images per class",
+                f"cannot split {val_per_class} validation and {holdout_per_class} held-out images per class off "
+                f"{task!r}: a class has only {short} training images",
+                hint="use val_per_class + holdout_per_class <= images per class - 2",
             )
+        x_test = task.x_test if holdout_per_class == 0 else np.concatenate([task.x_test, task.x_train[hold_idx]])
+        y_test = np.asarray(task.y_test) if holdout_per_class == 0 else np.concatenate([np.asarray(task.y_test), y[hold_idx]])
         return cls(
             x_train=to_tensor(task.x_train[train_mask], image_size),
             y_train=torch.from_numpy(y[train_mask].astype(np.int64)),
             x_val=to_tensor(task.x_train[val_idx], image_size),
             y_val=torch.from_numpy(y[val_idx].astype(np.int64)),
-            x_test=to_tensor(task.x_test, image_size),
-            y_test=torch.from_numpy(np.asarray(task.y_test).astype(np.int64)),
+            x_test=to_tensor(x_test, image_size),
+            y_test=torch.from_numpy(y_test.astype(np.int64)),
             num_classes=task.num_classes,
         )
 
