@@ -1,5 +1,5 @@
 """build(): released ET-NAS figures, torchvision twins, the StagedNetwork shape, training on sampled codes,
-every input pixel seen (issue 17)."""
+every input pixel seen (issue 17) and the down-sampling rule in store keys."""
 
 from __future__ import annotations
 
@@ -334,3 +334,51 @@ def test_no_released_code_has_a_pooled_block():
     assert downsampling_rule("13110-_16_1-1-1-1") is None  # the last node is a 3x3: it carries the stride
     assert downsampling_rule("resnet18") is None and key_fields("resnet18") == {}
 
+
+# ----------------------------------------------------------------- the rule in store keys
+
+
+def test_store_keys_change_only_for_codes_whose_blocks_pool():
+    """Caches of unaffected codes stay valid; results of an all-1x1 code built the old way are not
+    read back for the new network."""
+    from nasoa_lib.device import describe_device
+    from nasoa_lib.finetune import FinetuneRunSpec, FinetuneSettings, Regime
+    from nasoa_lib.generator.config import GeneratorConfig
+    from nasoa_lib.generator.timing import cost_spec
+    from nasoa_lib.profiles import resolve_profile
+    from nasoa_lib.search.config import SearchConfig
+    from nasoa_lib.search.evaluate import StepSpec, cost_key, eval_key
+    from nasoa_lib.store import spec_key
+    from nasoa_lib.train import PretrainRecipe, pretrain_key
+
+    prof = resolve_profile("smoke")
+    step, proxy = StepSpec.from_profile(prof), SearchConfig.from_profile(prof).proxy
+    recipe = PretrainRecipe.from_profile(prof)
+    device = describe_device().split(":")[0]
+
+    def legacy(code):  # the keys as the builder without the rule computed them
+        return (
+            spec_key({"stage": "nas_cost", "code": code, "step": step, "profile": "smoke", "device": device,
+                      "t_max_ms": 40.0}),
+            spec_key({"stage": "nas_eval", "code": code, "proxy": proxy, "step": step, "t_max_ms": 40.0,
+                      "profile": "smoke"}),
+            spec_key({"stage": "pretrain", "model": code, "source": prof.source_dataset, "recipe": recipe.to_dict(),
+                      "profile": "smoke", "image_size": prof.image_size, "seed": 0}),
+        )
+
+    def now(code):
+        return (cost_key(code, step, "smoke", 40.0), eval_key(code, proxy, step, 40.0, "smoke"),
+                pretrain_key(code, prof.source_dataset, recipe, prof))
+
+    for unaffected in (RELEASED["ET-NAS-C"].code, "13110-_16_1-1-1-1", "resnet18"):
+        assert now(unaffected) == legacy(unaffected)
+    pooled = "1-_16_1-1-1-1"
+    assert all(a != b for a, b in zip(now(pooled), legacy(pooled)))
+
+    settings, cfg = FinetuneSettings.from_profile(prof), GeneratorConfig.from_profile(prof)
+    regime = Regime(lr=0.01, iterations=10)
+    for code, extra in ((RELEASED["ET-NAS-C"].code, {}), (pooled, {"downsampling": AVGPOOL_1X1})):
+        spec = cost_spec(code, 0, settings, prof, cfg, 1)
+        assert {k: v for k, v in spec.items() if k == "downsampling"} == extra
+        run = FinetuneRunSpec(None, code, {"task": 1}, regime, None, 0, 1).to_dict()
+        assert {k: v for k, v in run.items() if k == "downsampling"} == extra
