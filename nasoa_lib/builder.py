@@ -7,6 +7,21 @@ linear layer. A block's layout (channels, strides, groups, projections) is plann
 :func:`plan_block`; the modules and the analytic cost (:func:`complexity`, pycls-style, no forward
 pass) both read that plan, so they cannot disagree.
 
+Down-sampling sees every pixel (issue 17). The released rule puts a down-sampling block's stride
+on its first node that is not a 1x1 convolution (:func:`stride_node`). A block of 1x1 convolutions
+only (``1-``, ``131-``, ...) has no such node: its stride sits on a 1x1 conv, and so does its
+strided 1x1 projection shortcut, so each of stages 2-4 keeps one pixel of every 2x2 and the network
+sees a corner of its input (36 of 1,024 pixels of a 32x32 image; 121 with ``small_image_stem``).
+For those blocks, and only those, the carrier and every strided 1x1 projection of the block
+average-pool first: 2x2 average pooling (stride 2, ``ceil_mode``, padding not counted), then the
+1x1 convolution at stride 1 -- the ResNet-D down-sampling of He et al. 2019, "Bag of Tricks for
+Image Classification with CNNs", section 4.1. Blocks whose carrier is a 3x3 operation are built
+exactly as released (same modules, same initialisation, same outputs). Pooling has no parameters
+and keeps every output size, so parameter counts and MACs (:func:`complexity`, which counts no
+pooling) are unchanged; none of the 12 released ET-NAS codes has an all-1x1 block, so none
+changes. Store keys of results of a code whose blocks pool carry :func:`downsampling_rule`
+(:func:`key_fields`); every other code's keys are unchanged.
+
 ``small_image_stem=True`` is the study's small-image adaptation, applied identically to every
 family: the stem's first stride-2 convolution gets stride 1, so the network's total stride is 16
 instead of 32 (a 32x32 image ends at 2x2 rather than 1x1).
@@ -27,17 +42,25 @@ from nasoa_lib.staged import StagedNetwork
 
 STEM_STRIDE = 4
 NETWORK_STRIDE = 32
+AVGPOOL_1X1 = "avgpool-1x1"
+"""The down-sampling rule of all-1x1 blocks (ResNet-D); what :func:`downsampling_rule` returns."""
 
 
 @dataclass(frozen=True)
 class ConvSpec:
-    """A bias-free convolution followed by BatchNorm."""
+    """A bias-free convolution followed by BatchNorm.
+
+    ``pool_first``: down-sample by ``stride`` x ``stride`` average pooling (ceil mode, so every
+    pixel is in one window) and convolve at stride 1 (ResNet-D); only for strided 1x1 convolutions
+    of all-1x1 blocks. Same output size, parameters and MACs as the strided convolution.
+    """
 
     in_channels: int
     out_channels: int
     kernel_size: int
     stride: int = 1
     groups: int = 1
+    pool_first: bool = False
 
     @property
     def params(self) -> int:
@@ -80,10 +103,18 @@ def stride_node(block: BlockCode) -> int:
     return block.num_nodes - 1
 
 
+def pools_to_down_sample(block: BlockCode) -> bool:
+    """Whether ``block`` down-samples by average pooling + 1x1 (its stride carrier is a 1x1 conv,
+    i.e. every node is one): the ResNet-D rule of the module docstring."""
+    return OPERATIONS[block.nodes[stride_node(block)].op].kernel_size == 1
+
+
 def plan_block(block: BlockCode, in_channels: int, out_channels: int, stride: int) -> BlockPlan:
-    """Channels, strides, groups and projections of one block (released ``EncodedBlock`` semantics)."""
+    """Channels, strides, groups and projections of one block (released ``EncodedBlock`` semantics,
+    except that an all-1x1 block's strided convolutions average-pool first: module docstring)."""
     n = block.num_nodes
     carrier = stride_node(block)
+    pool = stride > 1 and pools_to_down_sample(block)
     strides = [1] * (carrier + 1) + [stride] * (n - carrier)
     channels = [in_channels]
     nodes, merges = [], []
@@ -91,8 +122,9 @@ def plan_block(block: BlockCode, in_channels: int, out_channels: int, stride: in
         op = OPERATIONS[node.op]
         node_in = channels[-1]
         node_out = out_channels * 2**node.ratio // 4
-        nodes.append(ConvSpec(node_in, node_out, op.kernel_size, stride if i - 1 == carrier else 1,
-                              op.groups(node_in, node_out)))
+        carries = i - 1 == carrier
+        nodes.append(ConvSpec(node_in, node_out, op.kernel_size, stride if carries else 1,
+                              op.groups(node_in, node_out), pool_first=pool and carries))
         channels.append(node_out)
         into = [s for s in block.skips if s.target == i]
         if i == n:
@@ -102,14 +134,37 @@ def plan_block(block: BlockCode, in_channels: int, out_channels: int, stride: in
             src, step = skip.source, strides[i] // strides[skip.source]
             if skip.kind == "a":
                 differ = step != 1 or channels[src] != channels[i]
-                proj = ConvSpec(channels[src], channels[i], 1, step) if differ else None
+                proj = ConvSpec(channels[src], channels[i], 1, step, pool_first=pool and step != 1) if differ else None
             else:
-                proj = ConvSpec(channels[src], channels[src], 1, step) if step != 1 else None
+                proj = ConvSpec(channels[src], channels[src], 1, step, pool_first=pool) if step != 1 else None
                 channels[i] += channels[src]
             node_merges.append(MergePlan(skip.kind, src, i, proj))
         merges.append(tuple(node_merges))
     assert channels[-1] == out_channels
     return BlockPlan(in_channels, out_channels, stride, tuple(nodes), tuple(merges), tuple(strides))
+
+
+def downsampling_rule(name_or_code: ArchCode | str) -> str | None:
+    """:data:`AVGPOOL_1X1` when a block of the code down-samples by average pooling + 1x1, else
+    ``None`` (the released rule; also for a name that is not a code, such as ``"resnet18"``). Every
+    code down-samples (stages 2-4 start with a stride-2 block), so this is a property of its block.
+
+    Store keys of results computed from a built code (step times, proxy evaluations, pretrained
+    weights, ...) add this as ``"downsampling"`` only when it is not ``None``: the keys of codes the
+    rule leaves unchanged stay what they were, and results of an all-1x1 code measured or trained
+    on the old builder are not read back for the new network."""
+    try:
+        code = parse(name_or_code)
+    except InvalidArchitectureCode:
+        return None
+    return AVGPOOL_1X1 if pools_to_down_sample(code.block) else None
+
+
+def key_fields(name_or_code: ArchCode | str) -> dict[str, str]:
+    """The fields a store key of a built model adds: ``{"downsampling": rule}`` or ``{}``
+    (:func:`downsampling_rule`)."""
+    rule = downsampling_rule(name_or_code)
+    return {} if rule is None else {"downsampling": rule}
 
 
 def plan_network(code: ArchCode) -> list[tuple[int, BlockPlan]]:
@@ -133,9 +188,30 @@ def stem_specs(macro: MacroCode, small_image_stem: bool = False) -> tuple[ConvSp
 # ------------------------------------------------------------------------------------- modules
 
 
+class PooledConv2d(nn.Conv2d):
+    """A stride-1 convolution that first down-samples by ``pool`` x ``pool`` average pooling (ceil
+    mode, padding not counted): ResNet-D's shortcut (He et al. 2019, section 4.1), used for the
+    strided 1x1 convolutions of all-1x1 blocks. A ``Conv2d``, so parameter names and counts are
+    those of the strided convolution it replaces."""
+
+    def __init__(self, *args, pool: int, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(F.avg_pool2d(x, self.pool, self.pool, ceil_mode=True, count_include_pad=False))
+
+    def extra_repr(self) -> str:
+        return f"avgpool {self.pool}x{self.pool} first, " + super().extra_repr()
+
+
 def _conv_bn(spec: ConvSpec) -> nn.Sequential:
-    conv = nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel_size, stride=spec.stride,
-                     padding=spec.kernel_size // 2, groups=spec.groups, bias=False)
+    if spec.pool_first:
+        conv = PooledConv2d(spec.in_channels, spec.out_channels, spec.kernel_size, padding=spec.kernel_size // 2,
+                            groups=spec.groups, bias=False, pool=spec.stride)
+    else:
+        conv = nn.Conv2d(spec.in_channels, spec.out_channels, spec.kernel_size, stride=spec.stride,
+                         padding=spec.kernel_size // 2, groups=spec.groups, bias=False)
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return nn.Sequential(conv, nn.BatchNorm2d(spec.out_channels))
 
@@ -223,7 +299,8 @@ class Complexity:
     """Analytic cost of a network (pycls ``complexity``): parameters and multiply-adds per image.
 
     MACs count convolutions and the linear layer (what ``torch.utils.flop_counter`` counts, halved);
-    BatchNorm, ReLU, adds and pooling are not counted.
+    BatchNorm, ReLU, adds and pooling are not counted: neither the head's global pooling nor the
+    ResNet-D average pooling of all-1x1 blocks (about one addition per input element).
     """
 
     params: int

@@ -192,7 +192,9 @@ class FinetuneResult:
 class FinetuneRunSpec:
     """Everything that determines a fine-tuning run; :attr:`key` (the
     :func:`~nasoa_lib.store.spec_key` of :meth:`to_dict`) is the run's key in the store, so a
-    cached grid skips finished runs. ``task`` is the task's JSON spec (``Task.spec``)."""
+    cached grid skips finished runs. ``task`` is the task's JSON spec (``Task.spec``). A model that
+    is an architecture code whose blocks pool adds the builder's down-sampling rule
+    (:func:`nasoa_lib.builder.key_fields`); every other run's dict and key are as before."""
 
     pretrained: str | None
     model: str | None
@@ -203,6 +205,8 @@ class FinetuneRunSpec:
     eval_points: int
 
     def to_dict(self) -> dict[str, Any]:
+        from nasoa_lib.builder import key_fields
+
         return {
             "stage": FINETUNE_KIND,
             "pretrained": self.pretrained,
@@ -212,6 +216,7 @@ class FinetuneRunSpec:
             "time_limit": self.time_limit,
             "seed": self.seed,
             "eval_points": self.eval_points,
+            **(key_fields(self.model) if self.model is not None else {}),
         }
 
     @classmethod

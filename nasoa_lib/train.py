@@ -257,7 +257,10 @@ def run_epochs(
 def pretrain_spec(
     name_or_code: str, source: str, recipe: PretrainRecipe, profile: Profile | str, seed: int = 0
 ) -> dict[str, Any]:
-    """Everything that determines the pretrained weights (hashed by :func:`pretrain_key`)."""
+    """Everything that determines the pretrained weights (hashed by :func:`pretrain_key`), with the
+    builder's down-sampling rule for a code whose blocks pool (:func:`nasoa_lib.builder.key_fields`)."""
+    from nasoa_lib.builder import key_fields
+
     prof = resolve_profile(profile)
     return {
         "stage": "pretrain",
@@ -267,6 +270,7 @@ def pretrain_spec(
         "profile": prof.name,
         "image_size": prof.image_size,
         "seed": seed,
+        **key_fields(name_or_code),
     }
 
 

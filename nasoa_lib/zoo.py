@@ -320,6 +320,7 @@ def write_step_time_table(profile: Profile | str, models: Mapping[str, str], sto
     """Measure ``{name: code or baseline name}`` with :func:`nasoa_lib.measure.build_step_time_table`
     on this device and store it (kind ``step_time_table``); returns the table."""
     from nasoa_lib import measure
+    from nasoa_lib.builder import downsampling_rule
     from nasoa_lib.device import describe_device
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.train import build_model
@@ -327,8 +328,10 @@ def write_step_time_table(profile: Profile | str, models: Mapping[str, str], sto
     prof = resolve_profile(profile)
     store = _store(prof, store)
     m = measure.MeasureConfig.from_profile(prof)
+    pooled = {name: downsampling_rule(target) for name, target in models.items() if downsampling_rule(target)}
     key = spec_key({"stage": TABLE_KIND, "profile": prof.name, "device": describe_device().split(":")[0],
-                    "models": dict(models), "measure": asdict(m), "threads": prof.threads})
+                    "models": dict(models), "measure": asdict(m), "threads": prof.threads,
+                    **({"downsampling": pooled} if pooled else {})})
     if store.has(TABLE_KIND, key):
         return measure.StepTimeTable.load(store.artifact_path(TABLE_KIND, key, TABLE_FILE))
     num_classes = _num_classes(prof)

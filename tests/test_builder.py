@@ -1,4 +1,5 @@
-"""build(): released ET-NAS figures, torchvision twins, the StagedNetwork shape, training on sampled codes."""
+"""build(): released ET-NAS figures, torchvision twins, the StagedNetwork shape, training on sampled codes,
+every input pixel seen (issue 17) and the down-sampling rule in store keys."""
 
 from __future__ import annotations
 
@@ -11,17 +12,30 @@ from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import MobileNetV2
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from nasoa_lib.builder import build, complexity, count_params, plan_block, stride_node
+from nasoa_lib.builder import (
+    AVGPOOL_1X1,
+    PooledConv2d,
+    build,
+    complexity,
+    count_params,
+    downsampling_rule,
+    key_fields,
+    plan_block,
+    stride_node,
+)
 from nasoa_lib.errors import InvalidArchitectureCode
 from nasoa_lib.space import (
     RELEASED,
     BlockSpace,
+    ArchCode,
+    MacroCode,
     MacroSpace,
     mobilenetv2_setting,
     parse,
     parse_block,
     reference_code,
     sample_arch,
+    sample_block,
 )
 from nasoa_lib.staged import StagedNetwork
 
@@ -227,3 +241,144 @@ def test_mobilenetv2_style_equals_torchvision_inverted_residuals_with_t4():
     ours_rest = n_params(ours.stem) + projections + n_params(ours.head)
     assert n_params(ours) - n_params(theirs) == ours_rest - their_rest
     assert sum(1 for b in ours_blocks if len(b.projections)) == 4  # 3 stage starts + 1 in-stage doubling
+
+
+# ----------------------------------------------------------------- every input pixel is seen (issue 17)
+
+ALL_1X1_CODES = (
+    "1-_16_1-1-1-1",
+    "1-_16_2-11-112-1121112",  # the macro of ET-NAS-A with the all-1x1 block
+    "131-_16_1-2-12-1",
+    "131-c01_16_1-1-1-1",
+    "10101-a13_16_1-2-1-1",  # a strided add projection from node 1 into the carrier
+    "14121-a02a13_16_2-1-1-1",
+)
+PROFILE_SKELETONS = ("smoke", "laptop", "paper")
+
+
+def blind_pixels(code, small_image_stem: bool) -> int:
+    """Input pixels of a 32x32 image where no output has a gradient, in eval mode, over 4 random
+    images (one image's dead ReLUs can hide a pixel by chance; a stride on a 1x1 conv hides it for
+    every image)."""
+    torch.manual_seed(0)
+    model = build(code, num_classes=3, image_size=32, small_image_stem=small_image_stem).eval()
+    x = torch.randn(4, 3, 32, 32, requires_grad=True)
+    model(x).sum().backward()
+    return int((x.grad.abs().sum(dim=(0, 1)) == 0).sum())
+
+
+def at_width_16(code) -> ArchCode:
+    """The same block and stages at stem width 16: the receptive field does not depend on widths."""
+    code = parse(code)
+    return ArchCode(code.block, MacroCode(16, code.macro.stages))
+
+
+def receptive_field_codes(group: str) -> list[str]:
+    """Codes of one group at stem width 16: the 12 released codes, explicit all-1x1 codes, a sample of
+    the macro-level search space, or (a profile's name) the block search's fastest candidate ``1-``
+    and a sample of the block space on that profile's skeleton."""
+    from nasoa_lib.search.config import SearchConfig
+    from nasoa_lib.search.operators import CodeSpace
+    from nasoa_lib.search.stages import FASTEST_BLOCK
+
+    rng = np.random.default_rng(17)
+    if group == "released":
+        return [str(at_width_16(m.code)) for m in RELEASED.values()]
+    if group == "all-1x1":
+        return list(ALL_1X1_CODES)
+    if group == "macro":  # the macro-level search space, with all-1x1 blocks among its blocks
+        blocks = ("1-", "131-", "10101-a13") + tuple(str(sample_block(rng)) for _ in range(3))
+        space = CodeSpace("macro", macro_space=TINY_MACROS, blocks=blocks)
+        return [space.sample(rng) for _ in range(10)]
+    skeleton = MacroCode(16, SearchConfig.from_profile(group).skeleton.stages)  # a profile's block-level space
+    space = CodeSpace("block", skeleton=skeleton)
+    return [str(ArchCode(parse_block(FASTEST_BLOCK), skeleton))] + [space.sample(rng) for _ in range(10)]
+
+
+@pytest.mark.parametrize("group", ("released", "all-1x1", "macro", *PROFILE_SKELETONS))
+def test_every_input_pixel_reaches_the_output(group):
+    """Issue 17: a stride on a 1x1 convolution saw 36 of 1,024 pixels; now every pixel counts."""
+    blind = [(code, small, n) for code in receptive_field_codes(group) for small in (False, True)
+             if (n := blind_pixels(code, small))]
+    assert blind == [], f"(code, small_image_stem, blind pixels of 1024): {blind}"
+
+
+def test_all_1x1_blocks_down_sample_by_average_pooling_and_keep_their_counts():
+    plan = plan_block(parse_block("10101-a13"), 64, 128, stride=2)
+    assert [(n.stride, n.pool_first) for n in plan.nodes] == [(1, False), (1, False), (2, True)]
+    projections = [m.projection for merges in plan.merges for m in merges if m.projection is not None]
+    assert [(p.stride, p.pool_first) for p in projections] == [(2, True), (2, True)]
+    assert not any(n.pool_first for n in plan_block(parse_block("10101-a13"), 64, 128, stride=1).nodes)
+    assert not any(n.pool_first for n in plan_block(parse_block("10001-"), 64, 128, stride=2).nodes)
+    assert not any(n.pool_first for n in plan_block(parse_block("11111-"), 64, 128, stride=2).nodes[:2])
+
+    code = "10101-a13_16_1-2-1-1"
+    model = build(code, num_classes=5, image_size=33).eval()  # odd sizes: ceil-mode windows, same sizes
+    pooled = [m for m in model.modules() if isinstance(m, PooledConv2d)]
+    assert len(pooled) == 3 * 3  # per down-sampling block: the carrier, a13 and the residual
+    assert all(m.stride == (1, 1) and m.pool == 2 for m in pooled)
+    assert n_params(model) == count_params(code, 5)
+    for size in (32, 33):
+        assert counted_macs(model, size) == complexity(code, 5, image_size=size).macs
+    assert model.run_trunk(torch.zeros(1, 3, 33, 33)).shape[-1] == 2  # 33 -> 17 -> 9 -> 5 -> 3 -> 2
+    conv = pooled[0]
+    x = torch.randn(2, conv.in_channels, 5, 5)
+    expected = F.conv2d(F.avg_pool2d(x, 2, 2, ceil_mode=True, count_include_pad=False), conv.weight)
+    assert torch.allclose(conv(x), expected)
+    assert all("PooledConv2d" not in type(m).__name__ for m in build("011-_16_1-1-1-1", 5).modules())
+
+
+def test_no_released_code_has_a_pooled_block():
+    assert [name for name, m in RELEASED.items() if downsampling_rule(m.code)] == []
+    assert downsampling_rule("1-_16_1-1-1-1") == AVGPOOL_1X1 and downsampling_rule("131-_16_1-1-1-1") == AVGPOOL_1X1
+    assert downsampling_rule("13110-_16_1-1-1-1") is None  # the last node is a 3x3: it carries the stride
+    assert downsampling_rule("resnet18") is None and key_fields("resnet18") == {}
+
+
+# ----------------------------------------------------------------- the rule in store keys
+
+
+def test_store_keys_change_only_for_codes_whose_blocks_pool():
+    """Caches of unaffected codes stay valid; results of an all-1x1 code built the old way are not
+    read back for the new network."""
+    from nasoa_lib.device import describe_device
+    from nasoa_lib.finetune import FinetuneRunSpec, FinetuneSettings, Regime
+    from nasoa_lib.generator.config import GeneratorConfig
+    from nasoa_lib.generator.timing import cost_spec
+    from nasoa_lib.profiles import resolve_profile
+    from nasoa_lib.search.config import SearchConfig
+    from nasoa_lib.search.evaluate import StepSpec, cost_key, eval_key
+    from nasoa_lib.store import spec_key
+    from nasoa_lib.train import PretrainRecipe, pretrain_key
+
+    prof = resolve_profile("smoke")
+    step, proxy = StepSpec.from_profile(prof), SearchConfig.from_profile(prof).proxy
+    recipe = PretrainRecipe.from_profile(prof)
+    device = describe_device().split(":")[0]
+
+    def legacy(code):  # the keys as the builder without the rule computed them
+        return (
+            spec_key({"stage": "nas_cost", "code": code, "step": step, "profile": "smoke", "device": device,
+                      "t_max_ms": 40.0}),
+            spec_key({"stage": "nas_eval", "code": code, "proxy": proxy, "step": step, "t_max_ms": 40.0,
+                      "profile": "smoke"}),
+            spec_key({"stage": "pretrain", "model": code, "source": prof.source_dataset, "recipe": recipe.to_dict(),
+                      "profile": "smoke", "image_size": prof.image_size, "seed": 0}),
+        )
+
+    def now(code):
+        return (cost_key(code, step, "smoke", 40.0), eval_key(code, proxy, step, 40.0, "smoke"),
+                pretrain_key(code, prof.source_dataset, recipe, prof))
+
+    for unaffected in (RELEASED["ET-NAS-C"].code, "13110-_16_1-1-1-1", "resnet18"):
+        assert now(unaffected) == legacy(unaffected)
+    pooled = "1-_16_1-1-1-1"
+    assert all(a != b for a, b in zip(now(pooled), legacy(pooled)))
+
+    settings, cfg = FinetuneSettings.from_profile(prof), GeneratorConfig.from_profile(prof)
+    regime = Regime(lr=0.01, iterations=10)
+    for code, extra in ((RELEASED["ET-NAS-C"].code, {}), (pooled, {"downsampling": AVGPOOL_1X1})):
+        spec = cost_spec(code, 0, settings, prof, cfg, 1)
+        assert {k: v for k, v in spec.items() if k == "downsampling"} == extra
+        run = FinetuneRunSpec(None, code, {"task": 1}, regime, None, 0, 1).to_dict()
+        assert {k: v for k, v in run.items() if k == "downsampling"} == extra

@@ -189,10 +189,14 @@ def population(config: EstimateConfig, groups: Sequence[str] = GROUPS) -> list[M
 
 
 def run_spec(member: Member, config: EstimateConfig, image_size: int) -> dict[str, Any]:
-    """Everything that determines a member's curves (hashed into its store key)."""
+    """Everything that determines a member's curves (hashed into its store key; with the builder's
+    down-sampling rule for a code whose blocks pool)."""
+    from nasoa_lib.builder import key_fields
+
     return {
         "stage": "feature_history", "member": member.to_dict(), "data": config.data_spec(),
         "window": config.window, "refit": RefitConfig().to_dict(), "image_size": image_size,
+        **key_fields(member.model),
     }
 
 

@@ -237,7 +237,9 @@ def measure_run_cost(name: str, network, frozen_stages: int, settings: FinetuneS
 def cost_spec(target: str, frozen_stages: int, settings: FinetuneSettings, profile, cfg: GeneratorConfig,
               threads: int) -> dict[str, Any]:
     """What determines a measured :class:`RunCost` (its store key): the architecture, the frozen
-    stages, the fine-tuning knobs that change cost, the probe, the device kind and threads."""
+    stages, the fine-tuning knobs that change cost, the probe, the device kind and threads (and the
+    builder's down-sampling rule for a code whose blocks pool)."""
+    from nasoa_lib.builder import key_fields
     from nasoa_lib.device import describe_device
     from nasoa_lib.search.config import small_image_stem
 
@@ -245,7 +247,8 @@ def cost_spec(target: str, frozen_stages: int, settings: FinetuneSettings, profi
             "batch_size": settings.batch_size, "augment": settings.augment, "image_size": profile.image_size,
             "small_image_stem": small_image_stem(profile), "threads": threads, "profile": profile.name,
             "device": describe_device().split(":")[0], "probe": [cfg.probe_images, list(cfg.probe_iterations),
-                                                                 cfg.probe_repeats]}
+                                                                 cfg.probe_repeats],
+            **key_fields(target)}
 
 
 def finetune_time_table(profile: Profile | str, models: Mapping[str, str], store: ArtifactStore | None = None, *, frozen_stages: Sequence[int] | None = None,

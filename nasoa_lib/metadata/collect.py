@@ -285,6 +285,7 @@ def step_seconds(
 ) -> dict[str, float]:
     """Median seconds of one fine-tuning step (batch of the ``finetune:`` section, ``threads``
     threads) per model, measured once and stored (kind ``meta_step_time``); used only to plan."""
+    from nasoa_lib.builder import key_fields
     from nasoa_lib.measure import MeasureConfig, measure_step_time
     from nasoa_lib.search.config import small_image_stem
     from nasoa_lib.train import build_model
@@ -296,7 +297,7 @@ def step_seconds(
     out = {}
     for model in models:
         spec = {"target": model.target, "batch_size": settings.batch_size, "image_size": prof.image_size,
-                "threads": threads, "num_classes": 10}
+                "threads": threads, "num_classes": 10, **key_fields(model.target)}
         key = spec_key(spec)
         record = store.get(STEP_TIME_KIND, key)
         if record is None:

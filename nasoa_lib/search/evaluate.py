@@ -74,16 +74,21 @@ and big random macros would otherwise cost (warm-up + steps) slow iterations eac
 
 
 def cost_key(code: str, step: StepSpec, profile: str, t_max_ms: float | None = None) -> str:
+    """Store key of a code's measured cost (with the builder's down-sampling rule when it pools)."""
+    from nasoa_lib.builder import key_fields
     from nasoa_lib.device import describe_device
 
     return spec_key({"stage": "nas_cost", "code": code, "step": step, "profile": profile,
-                     "device": describe_device().split(":")[0], "t_max_ms": t_max_ms})
+                     "device": describe_device().split(":")[0], "t_max_ms": t_max_ms, **key_fields(code)})
 
 
 def eval_key(code: str, proxy: ProxySpec, step: StepSpec, t_max_ms: float, profile: str) -> str:
-    """Run key of one evaluation (what makes two evaluations the same)."""
+    """Run key of one evaluation (what makes two evaluations the same; the builder's down-sampling
+    rule when it pools, :func:`nasoa_lib.builder.downsampling_rule`)."""
+    from nasoa_lib.builder import key_fields
+
     return spec_key({"stage": "nas_eval", "code": code, "proxy": proxy, "step": step,
-                     "t_max_ms": t_max_ms, "profile": profile})
+                     "t_max_ms": t_max_ms, "profile": profile, **key_fields(code)})
 
 
 def measure_costs(code: str, profile, step: StepSpec, num_classes: int, store: ArtifactStore,

@@ -21,6 +21,16 @@ block input to the last node is always there and never written. An add whose end
 or stride gets a 1x1 conv + BN projection; a concat gets one only when strides differ and widens its
 target by the source's channels; a node's ReLU comes after the skips into it are merged.
 
+One change to those semantics, so that down-sampling sees every pixel (issue 17): a block of 1x1
+convolutions only (``1-``, ``131-``, ``10101-a13``) has no spatial node to carry its stride, and a
+1x1 convolution at stride 2 (with its strided 1x1 projection shortcut) reads one pixel of every 2x2:
+after three such blocks a 32x32 image is seen through a 6x6 corner. In those blocks the strided
+convolutions (the last node and the strided projections) average-pool 2x2 first and convolve at
+stride 1, the ResNet-D down-sampling of He et al. 2019 ("Bag of Tricks for Image Classification
+with CNNs", section 4.1). Pooling has no parameters and keeps every output size, so parameter counts
+and MACs are unchanged; blocks with a 3x3 node are built exactly as released, and none of the 12
+released codes has an all-1x1 block. See :mod:`nasoa_lib.builder` (``plan_block``, ``downsampling_rule``).
+
 Choices of ours, each so that one string means one network:
 
 * at most one skip per (source, target) pair; the pair (0, last) is the fixed residual;

@@ -1,7 +1,9 @@
 """The released ET-NAS zoo in our notation (NASOA Table 2; ``ETNAS_REFERENCE.md``).
 
 Our grammar *is* the released ``BLOCK_WIDTH_MACRO`` notation restricted to our space, so the 12
-released codes are our codes verbatim. :func:`from_released` also accepts what the released builder
+released codes are our codes verbatim, and build with their published parameter and MAC counts:
+our one change to the released semantics (all-1x1 blocks down-sample by average pooling + 1x1,
+:mod:`nasoa_lib.builder`) touches none of them. :func:`from_released` also accepts what the released builder
 accepts and we write differently (a block without ``-``, skips not in our canonical order) and says
 clearly what of the released space we do not cover (operations 5 and 6).
 """

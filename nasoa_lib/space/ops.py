@@ -54,7 +54,8 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(4, "conv3x3_dw", 3, None),
 )
 CONV1X1 = 1
-"""Index of the 1x1 convolution: a block's stride sits on its first node that is *not* this one."""
+"""Index of the 1x1 convolution: a block's stride sits on its first node that is *not* this one (a
+block of 1x1 nodes only down-samples by average pooling + 1x1 instead, see :mod:`nasoa_lib.builder`)."""
 
 RATIO_DIGITS: tuple[int, ...] = (0, 1, 2, 3, 4)
 """Ratio digit ``r`` gives a node ``block_out * 2**r / 4`` channels: x0.25, x0.5, x1, x2, x4."""

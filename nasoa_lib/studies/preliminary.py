@@ -107,6 +107,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
     """Median training-step seconds of each model at the fine-tuning batch size and the threads
     one worker uses; measured once and stored (the iteration counts of the model-vs-time
     experiment derive from them, so re-measuring would change run keys)."""
+    from nasoa_lib.builder import key_fields
     from nasoa_lib.measure import MeasureConfig, measure_step_time
     from nasoa_lib.train import build_model
 
@@ -117,7 +118,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
     out = {}
     for name in cfg.models:
         spec = {"model": name, "batch_size": settings.batch_size, "image_size": prof.image_size,
-                "threads": threads, "num_classes": cfg.num_classes}
+                "threads": threads, "num_classes": cfg.num_classes, **key_fields(name)}
         key = spec_key(spec)
         record = store.get(STEP_TIME_KIND, key)
         if record is None:
