@@ -297,3 +297,166 @@ def test_both_halves_of_the_training_subset_hold_every_class():
     data = load_nss_data("cifar10", config)
     for labels in (data.y_weights, data.y_arch, data.y_test):
         assert len(torch.unique(labels)) == 10
+
+
+# ---- notebook 09's claims (issue 18) ---------------------------------------------------------
+
+
+def _results(elite_shift: float, slope: float, n: int = 40, seed: int = 0, missed: bool = False):
+    """Synthetic DatasetResults: Expanded samples with error = 80 - slope * log(FLOPs) + noise, EDF
+    samples at two targets with the Elite Space ``elite_shift`` points off, NAS runs."""
+    import pandas as pd
+
+    from nasoa_lib.nss.study import DatasetResults
+
+    rng = np.random.default_rng(seed)
+    flops = np.exp(rng.uniform(np.log(1e6), np.log(1e8), n))
+    error = 80 - slope * np.log(flops / 1e6) + rng.normal(0, 1.0, n)
+    samples = pd.DataFrame({"space": "Expanded", "flops": flops, "error": error})
+    edf = pd.DataFrame([{"target": t, "space": s,
+                         "error": 50 + (elite_shift if s == "Elite" else 0) + rng.normal(0, 1.0)}
+                        for t in (2e6, 8e6) for s in ("Elite", "Expanded") for _ in range(n)])
+    nas = pd.DataFrame([{"target": t, "run": r, "space_kind": s,
+                         "error": 50 + (elite_shift if s == "Elite" else 0) + rng.normal(0, 0.5),
+                         "samples_to_hit": (2 + r if s == "Elite" else (None if missed and r == 0 else 20 + r)),
+                         "deviation": 0.02 if s == "Elite" else 0.06}
+                        for t in (2e6, 8e6) for r in range(3) for s in ("Elite", "Expanded")])
+    return DatasetResults("cifar10", 10, 1000, [2e6, 8e6], [], samples, edf, nas)
+
+
+def test_chance_error_and_noise_floor_known_values():
+    from nasoa_lib.nss.claims import chance_error, error_noise_floor
+
+    assert chance_error(10) == pytest.approx(90.0)
+    assert chance_error(100) == pytest.approx(99.0)
+    assert error_noise_floor([50.0], 100) == pytest.approx(5.0)  # sqrt(0.25 / 100) = 5 points
+    assert error_noise_floor([0.0, 100.0], 1000) == 0.0
+    with pytest.raises(NasoaError, match="classes"):
+        chance_error(1)
+
+
+def test_mean_gap_over_targets_averages_per_target_gaps_and_skips_one_sided_targets():
+    from nasoa_lib.nss.claims import mean_gap_over_targets
+
+    units = np.array([[0, 1, 10.0], [0, 0, 14.0], [1, 1, 20.0], [1, 1, 22.0], [1, 0, 20.0], [2, 1, 99.0]])
+    assert mean_gap_over_targets(units) == pytest.approx(((10 - 14) + (21 - 20)) / 2)
+    assert np.isnan(mean_gap_over_targets(units[units[:, 1] == 1]))
+
+
+def test_claims_hold_when_elite_is_clearly_better_and_error_falls_with_flops():
+    from nasoa_lib.nss.claims import claims
+
+    got = {v.claim: v for v in claims([_results(elite_shift=-5.0, slope=3.0)], max_samples=100)}
+    assert len(got) == 2 + 3 + 3  # learning, error-vs-FLOPs; EDF per target + over targets; NAS x3
+    assert all(v.verdict == "holds" for v in got.values()), {k: v.summary() for k, v in got.items()}
+    learn = next(v for k, v in got.items() if "learn" in k)
+    assert learn.effect < -10 and learn.noise_floor == pytest.approx(
+        100 * np.sqrt(np.mean([(e / 100) * (1 - e / 100) for e in _results(-5.0, 3.0).samples.error]) / 1000))
+    rho = next(v for k, v in got.items() if "falls with FLOPs" in k)
+    assert rho.effect < -0.9 and rho.ci_high < 0 and rho.unit == "rho"
+    pooled = next(v for k, v in got.items() if "mean over 2 targets" in k)
+    assert pooled.effect == pytest.approx(-5.0, abs=0.5) and pooled.n == 160
+
+
+def test_claims_are_inconclusive_or_fail_when_spaces_do_not_differ_or_elite_is_worse():
+    from nasoa_lib import verdict
+    from nasoa_lib.nss.claims import claims
+
+    same = {v.claim: v for v in claims([_results(elite_shift=0.0, slope=0.0, seed=1)], max_samples=100)}
+    rho = next(v for k, v in same.items() if "falls with FLOPs" in k)
+    assert rho.verdict == verdict.INCONCLUSIVE and rho.ci_low < 0 < rho.ci_high
+    edf = [v for k, v in same.items() if "Fig. 5d" in k]
+    assert edf and all(v.ci_low < 0 < v.ci_high and v.verdict == verdict.INCONCLUSIVE for v in edf)
+    worse = {v.claim: v for v in claims([_results(elite_shift=+5.0, slope=3.0)], max_samples=100)}
+    assert all(v.verdict == verdict.DOES_NOT_HOLD for k, v in worse.items() if "lower error" in k)
+
+
+def test_a_run_that_never_hit_the_target_counts_max_samples():
+    from nasoa_lib.nss.claims import nas_claims
+
+    hit = next(v for v in nas_claims(_results(-5.0, 3.0, missed=True), max_samples=500) if "fewer draws" in v.claim)
+    # Expanded runs: 20, 21, 22 per target, the r=0 ones missed -> 500
+    expected = np.mean([(2 + r) - (500 if r == 0 else 20 + r) for _ in range(2) for r in range(3)])
+    assert hit.effect == pytest.approx(expected) and hit.n == 6 and "2 run(s) missed" in hit.evidence
+
+
+def test_config_counts_are_checked_and_elite_samples_default_to_eval_samples():
+    base = dict(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16, datasets=("cifar10",),
+                train_images=128, test_images=32, epochs=3, eval_epochs=1, eval_samples=6, edf_samples=2,
+                batch_size=32)
+    assert NSSConfig(**base).samples_per_elite_space == 6
+    assert NSSConfig(**base, elite_samples=2).samples_per_elite_space == 2
+    with pytest.raises(InvalidNetworkSpace, match="edf_samples=0"):
+        NSSConfig(**{**base, "edf_samples": 0})
+    with pytest.raises(InvalidNetworkSpace, match="elite_samples=0"):
+        NSSConfig(**base, elite_samples=0)
+
+
+def test_search_key_ignores_evaluation_settings_but_not_search_settings():
+    from dataclasses import replace
+
+    from nasoa_lib.nss.search import search_spec
+    from nasoa_lib.store import spec_key
+
+    config = NSSConfig(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16, datasets=("cifar10",),
+                       train_images=128, test_images=32, epochs=3, eval_epochs=1, eval_samples=6,
+                       edf_samples=2, batch_size=32)
+    key = spec_key(search_spec(config, "cifar10", 1e6))
+    evaluation = replace(config, test_images=64, eval_epochs=4, eval_samples=9, elite_samples=3, edf_samples=5,
+                         nas_pool=2, nas_runs=5, datasets=("cifar10", "tinyimagenet100"))
+    assert spec_key(search_spec(evaluation, "cifar10", 1e6)) == key
+    assert spec_key(search_spec(replace(config, epochs=4), "cifar10", 1e6)) != key
+    assert spec_key(search_spec(config, "cifar10", 2e6)) != key
+
+
+def test_laptop_nss_runs_on_datasets_large_enough_to_learn():
+    """Issue 18: notebook 09's laptop evidence needs >= 8k training and >= 1k test images that the
+    dataset really has, and enough training images per class (Tiny-ImageNet's 230 were not)."""
+    from nasoa_lib.data.manifests import load_manifest
+    from nasoa_lib.profiles import load_profile
+
+    config = load_profile("laptop").section("nss", NSSConfig)
+    assert config.train_images >= 8000 and config.test_images >= 1000
+    for name in config.datasets:
+        m = load_manifest(name)
+        assert m.n_train >= config.train_images and m.n_test >= config.test_images, name
+        assert config.train_images / m.num_classes >= 500, name
+
+
+def test_nas_chooses_on_validation_and_reports_test():
+    """Selection never on test: of the pool within tolerance, the NAS keeps the network with the
+    lowest validation error and reports that network's test error."""
+    from nasoa_lib.nss.evaluate import sampling_nas
+
+    config = NSSConfig(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16,
+                       datasets=("cifar10",), train_images=128, test_images=32, epochs=3,
+                       eval_epochs=1, eval_samples=2, edf_samples=2, batch_size=32, nas_pool=4, tolerance=10.0)
+
+    class Evaluator:  # test error falls with the code's text, validation error rises with it
+        def flops(self, arch):
+            return 100.0
+
+        def error(self, arch, split="test"):
+            h = sum(map(ord, str(arch))) % 97
+            return float(h) if split == "val" else float(100 - h)
+
+    ev, space = Evaluator(), config.expanded.as_space()
+    result = sampling_nas(ev, space, 100.0, 0, config)
+    rng = np.random.default_rng([config.seed, 17, 0, 100])
+    pool = [space.sample(rng) for _ in range(4)]
+    chosen = min(pool, key=lambda a: ev.error(a, "val"))
+    assert result.arch == str(chosen)
+    assert result.val_error == ev.error(chosen, "val") and result.error == ev.error(chosen, "test")
+
+
+def test_validation_subset_is_outside_the_training_subset():
+    config = NSSConfig(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16,
+                       datasets=("cifar10",), train_images=128, test_images=32, epochs=3,
+                       eval_epochs=1, eval_samples=2, edf_samples=2, batch_size=32, val_images=48)
+    data = load_nss_data("cifar10", config)
+    assert data.x_val.shape[0] == 48 and config.validation_images == 48
+    train = torch.cat([data.x_weights, data.x_arch]).flatten(1)
+    assert not (torch.cdist(data.x_val.flatten(1), train) == 0).any()
+    assert NSSConfig(**{**config.__dict__, "val_images": None}).validation_images == 32
+    with pytest.raises(InvalidNetworkSpace):
+        NSSConfig(**{**config.__dict__, "val_images": 0})

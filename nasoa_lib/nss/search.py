@@ -60,6 +60,12 @@ class NSSConfig:
     cosine, momentum 0.9, weight decay 3e-4; Theta: Adam betas (0.5, 0.999), weight decay 1e-3).
     ``lambda_flops`` is not stated by the paper; 1.0 weighs a 10 % FLOPs miss like a 0.1 nat
     cross-entropy change. ``arch_lr = None`` scales DARTS' 3e-4 (:func:`scaled_arch_lr`).
+    ``eval_samples``: networks drawn uniformly from the Expanded Space for the error-vs-FLOPs
+    relation (Figs 3-4, blue); ``elite_samples`` (default ``eval_samples``): networks drawn from each
+    Elite Space for the same figures (orange).
+    ``val_images`` (default ``test_images``): training-split images outside the training subset on
+    which the sampling NAS chooses its network; the test subset only reports the chosen one's error
+    (selection never on test).
     ``eval_lr``: peak SGD learning rate of the evaluation super network, which the paper trains
     "carefully with state-of-the-art methods" (Sec. 4.2) without a recipe; 0.1 (ResNet's) learned
     clearly faster than DARTS' 0.025 in our short trainings (median sampled error 80 % vs 85 % on
@@ -97,10 +103,22 @@ class NSSConfig:
     nas_runs: int = 3
     nas_pool: int = 5
     nas_max_samples: int = 2000
+    elite_samples: int | None = None
+    val_images: int | None = None
     seed: int = 0
 
     def __post_init__(self) -> None:
         self.expanded  # validates the grid
+        for name in ("eval_samples", "edf_samples", "nas_runs", "nas_pool"):
+            if getattr(self, name) < 1:
+                raise InvalidNetworkSpace(f"{name}={getattr(self, name)}; must be >= 1",
+                                          hint=f"set nss: {name} in configs/profiles.yaml to a positive count")
+        if self.val_images is not None and self.val_images < 1:
+            raise InvalidNetworkSpace(f"val_images={self.val_images}; must be >= 1 (or omitted)",
+                                      hint="omit val_images to hold out as many training-split images as test_images")
+        if self.elite_samples is not None and self.elite_samples < 1:
+            raise InvalidNetworkSpace(f"elite_samples={self.elite_samples}; must be >= 1 (or omitted)",
+                                      hint="omit elite_samples to draw eval_samples networks per Elite Space")
         if self.train_images < 2 * self.batch_size:
             raise InvalidNetworkSpace(f"train_images={self.train_images} < 2 batches",
                                       hint="NSS splits the training images into two halves")
@@ -108,6 +126,14 @@ class NSSConfig:
     @property
     def expanded(self) -> ExpandedSpace:
         return ExpandedSpace(self.d_max, self.w_max, self.depth_range, self.width_range)
+
+    @property
+    def validation_images(self) -> int:
+        return self.test_images if self.val_images is None else self.val_images
+
+    @property
+    def samples_per_elite_space(self) -> int:
+        return self.eval_samples if self.elite_samples is None else self.elite_samples
 
     @property
     def warmup_epochs(self) -> int:
@@ -154,7 +180,8 @@ def scaled_targets(paper_targets_mf: tuple[float, ...], expanded: ExpandedSpace,
 
 @dataclass(frozen=True, eq=False)
 class NSSData:
-    """Training subset split in halves (weights / Theta, Sec. 4.1) and a test subset."""
+    """Training subset split in halves (weights / Theta, Sec. 4.1), a validation subset (further
+    training-split images, where the NAS chooses) and a test subset (where errors are reported)."""
 
     name: str
     num_classes: int
@@ -164,13 +191,16 @@ class NSSData:
     y_arch: torch.Tensor
     x_test: torch.Tensor
     y_test: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
 
 
 def load_nss_data(name: str, config: NSSConfig) -> NSSData:
     ds = load_dataset(name)
     rng = np.random.default_rng(config.seed)
     n = min(config.train_images, len(ds.y_train))
-    idx = rng.permutation(len(ds.y_train))[:n]
+    order = rng.permutation(len(ds.y_train))
+    idx, vidx = order[:n], order[n : n + config.validation_images]
     tidx = rng.permutation(len(ds.y_test))[: min(config.test_images, len(ds.y_test))]
     # idx stays in random order: the prepared files are sorted by class, and both halves must
     # hold every class
@@ -179,7 +209,9 @@ def load_nss_data(name: str, config: NSSConfig) -> NSSData:
     half = n // 2
     return NSSData(name, ds.num_classes, x[:half], y[:half], x[half:], y[half:],
                    to_tensor(ds.x_test[tidx], config.image_size),
-                   torch.from_numpy(ds.y_test[tidx].astype(np.int64)))
+                   torch.from_numpy(ds.y_test[tidx].astype(np.int64)),
+                   to_tensor(ds.x_train[vidx], config.image_size),
+                   torch.from_numpy(ds.y_train[vidx].astype(np.int64)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -352,9 +384,16 @@ def warmup_spec(config: NSSConfig, dataset: str) -> dict[str, Any]:
     return {"stage": "nss-warmup", "dataset": dataset, **{k: getattr(config, k) for k in keys}}
 
 
+EVALUATION_ONLY_FIELDS = frozenset({
+    "datasets", "paper_targets_mf", "test_images", "eval_epochs", "eval_samples", "elite_samples",
+    "edf_samples", "eval_batch", "eval_lr", "tolerance", "nas_runs", "nas_pool", "nas_max_samples", "val_images"})
+"""Settings the search never reads (evaluation and NAS); they stay out of its key, so changing how
+spaces are evaluated does not redo the searches."""
+
+
 def search_spec(config: NSSConfig, dataset: str, target: float) -> dict[str, Any]:
-    return {"stage": "nss-search", "dataset": dataset, "target": round(float(target), 1),
-            **config.to_dict()}
+    settings = {k: v for k, v in config.to_dict().items() if k not in EVALUATION_ONLY_FIELDS}
+    return {"stage": "nss-search", "dataset": dataset, "target": round(float(target), 1), **settings}
 
 
 def _new_state(config: NSSConfig, num_classes: int):

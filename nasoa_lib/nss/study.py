@@ -61,8 +61,8 @@ def plan(config: NSSConfig, targets: list[float], images_per_s: float) -> pd.Dat
     """Expected minutes per stage and dataset from measured throughput (SPEC section 2)."""
     steps = search_steps(config, len(targets))
     evalnet_steps = (config.train_images // config.batch_size) * config.eval_epochs
-    n_spaces = len(targets) + 1
-    infer_images = (n_spaces * config.eval_samples + 2 * len(targets) * config.edf_samples
+    infer_images = (config.eval_samples + len(targets) * config.samples_per_elite_space
+                    + 2 * len(targets) * config.edf_samples
                     + 2 * len(targets) * config.nas_runs * config.nas_pool) * config.test_images
     rows = []
     for name in config.datasets:
@@ -86,6 +86,7 @@ class DatasetResults:
 
     name: str
     num_classes: int
+    test_images: int
     targets: list[float]
     searches: list[dict]
     samples: pd.DataFrame
@@ -121,10 +122,11 @@ def run_dataset(config: NSSConfig, name: str, store, profile: str | None = None)
     expanded = config.expanded.as_space()
     spaces = [("Expanded", expanded)] + [
         (f"Elite@{format_flops(s['target'])}", NetworkSpace.parse(s["elite_space"])) for s in searches]
-    bar = _Bar(len(spaces) * config.eval_samples, f"{name}: sampling spaces")
+    bar = _Bar(config.eval_samples + len(searches) * config.samples_per_elite_space, f"{name}: sampling spaces")
     rows = []
     for label, space in spaces:
-        rows += evaluate_samples(evaluator, space, config.eval_samples, config.seed, store, ekey, label, bar)
+        n = config.eval_samples if label == "Expanded" else config.samples_per_elite_space
+        rows += evaluate_samples(evaluator, space, n, config.seed, store, ekey, label, bar)
     bar.close()
     samples = pd.DataFrame(rows)
     samples.insert(0, "dataset", name)
@@ -142,7 +144,7 @@ def run_dataset(config: NSSConfig, name: str, store, profile: str | None = None)
                 nas_rows.append({"dataset": name, "space_kind": label, **r})
             bar()
     bar.close()
-    return DatasetResults(name, data.num_classes, targets, searches, samples,
+    return DatasetResults(name, data.num_classes, len(data.y_test), targets, searches, samples,
                           pd.DataFrame(edf_rows), pd.DataFrame(nas_rows))
 
 
@@ -270,16 +272,43 @@ def plot_error_edf(res: DatasetResults):
     return fig
 
 
-def headline(results: list[DatasetResults], table: pd.DataFrame) -> dict:
-    out: dict = {}
+def plot_learning(results: list[DatasetResults], correlations: pd.DataFrame):
+    """Does the task discriminate architectures? Error vs FLOPs of the Expanded samples with the
+    chance error and the Spearman rho with its 95 % interval (:func:`nasoa_lib.verdict.correlation`) in
+    the title."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.8 * len(results), 3.6), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        exp = res.samples[res.samples["space"] == "Expanded"]
+        row = correlations[(correlations["dataset"] == res.name) & (correlations["space"] == "Expanded")].iloc[0]
+        ax.scatter(exp["flops"] / 1e6, exp["error"], s=10, alpha=0.6, color="tab:blue")
+        ax.axhline(row["chance_error_%"], color="k", ls=":", lw=0.8, label="chance")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel("FLOPs (M, multiply-adds)")
+        ax.set_title(f"{res.name}: Spearman {row['spearman']:+.2f} [{row['ci_low']:+.2f}, {row['ci_high']:+.2f}], "
+                     f"n={int(row['n'])}", fontsize=9)
+        ax.legend()
+    axes[0][0].set_ylabel("super-network test error (%)")
+    fig.tight_layout()
+    return fig
+
+
+def headline(results: list[DatasetResults], table: pd.DataFrame, verdicts: list) -> dict:
+    """Headline numbers: the claims count, each claim's effect [CI], n and verdict, and the means of
+    Tables 1-2."""
+    from nasoa_lib import verdict as verdict_rule
+
+    out: dict = {"claims": verdict_rule.counts(verdicts)}
+    for v in verdicts:
+        floor = f" (noise floor {v.noise_floor:.2f} points)" if np.isfinite(v.noise_floor) else ""
+        out[v.claim] = v.summary() + floor
     for res in results:
         t = table[table["dataset"] == res.name]
         for kind in ("Elite", "Expanded"):
             g = t[t["space"] == kind]
             out[f"{res.name} NAS error % ({kind}, mean)"] = round(float(g["error_%"].mean()), 2)
             out[f"{res.name} FLOPs deviation % ({kind}, mean)"] = round(float(g["deviation_%"].mean()), 2)
-        for target, g in t.groupby("target_flops", sort=True):
-            err = {row["space"]: row["error_%"] for _, row in g.iterrows()}
-            out[f"{res.name} @{format_flops(target)} error % Elite / Expanded"] = (
-                f"{err.get('Elite', float('nan')):.2f} / {err.get('Expanded', float('nan')):.2f}")
     return out
