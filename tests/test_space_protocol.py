@@ -192,7 +192,7 @@ def test_seeded_nss_samples_mutations_and_nas_are_pinned():
         def flops(self, arch):
             return architecture_flops(arch, 16, 10)
 
-        def error(self, arch):
+        def error(self, arch, split="test"):
             return float((sum(arch.depths) * 7 + sum(arch.widths) * 3) % 97)
 
     config = NSSConfig(d_max=4, w_max=32, depth_range=2, width_range=8, image_size=16, datasets=("cifar10",),
