@@ -10,7 +10,7 @@ Three papers, three groups; names say which paper a number comes from:
 
 A number here is data read off a table, figure or setting of a paper; nothing in this module is
 computed from our runs. The modules that compare against them (``online.stream``,
-``hpo.methods``, ``space.counting``, ``metadata.analysis``, ``estimate.figures``, ``nss.*``)
+``hpo.methods``, ``space.counting``, ``metadata.analysis``, ``studies.feature_histories.figures``, ``nss.*``)
 import them from here under the names they always had.
 """
 

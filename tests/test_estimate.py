@@ -18,9 +18,7 @@ from nasoa_lib.errors import (
     NoFeatureHistoryError,
 )
 from nasoa_lib.estimate import (
-    RUN_KIND,
     EpochFeatures,
-    EstimateConfig,
     FeatureHistory,
     HistoryData,
     RefitConfig,
@@ -28,14 +26,13 @@ from nasoa_lib.estimate import (
     TrainSettings,
     estimate,
     hyperband,
-    population,
     proxy_accuracy,
     random_search,
     refit_linear,
-    run_population,
     train_with_history,
 )
 from nasoa_lib.paths import data_dir
+from nasoa_lib.studies.feature_histories.population import RUN_KIND, EstimateConfig, population, run_population
 from nasoa_lib.store import ArtifactStore
 from nasoa_lib.train import build_model
 
@@ -217,7 +214,7 @@ def test_population_member_is_trained_once_and_cached(tmp_path):
     cfg = dataclasses.replace(EstimateConfig.from_profile("smoke"), seeds=(0,), archs_per_seed=1)
     members = population(cfg, groups=("space",))
     assert len(members) == 1
-    from nasoa_lib.estimate import task_data
+    from nasoa_lib.studies.feature_histories.population import task_data
 
     data = task_data(cfg, 32)
     store = ArtifactStore(tmp_path)
@@ -232,7 +229,7 @@ def test_population_member_is_trained_once_and_cached(tmp_path):
 
 @needs_data
 def test_planned_throughput_times_real_images_and_draws_no_random_numbers(tiny_data):
-    from nasoa_lib.estimate.population import Member, measure_throughput
+    from nasoa_lib.studies.feature_histories.population import Member, measure_throughput
 
     member = Member("space", CODE, 0, TrainSettings(epochs=1, batch_size=16, lr=0.05))
     state = torch.get_rng_state()
@@ -247,7 +244,7 @@ def test_planned_throughput_times_real_images_and_draws_no_random_numbers(tiny_d
 def test_kendall_tau_b_matches_scipy_with_ties_and_is_nan_on_constants():
     from scipy.stats import kendalltau
 
-    from nasoa_lib.estimate import kendall_tau_b
+    from nasoa_lib.studies.feature_histories.evidence import kendall_tau_b
 
     rng = np.random.default_rng(3)
     for _ in range(20):
@@ -288,7 +285,7 @@ def test_laptop_profile_has_one_population_that_can_rank_and_repeated_searches()
 
 
 def test_noise_floor_is_the_binomial_se_and_the_tau_ceiling_follows_the_spread():
-    from nasoa_lib.estimate import noise_floor
+    from nasoa_lib.studies.feature_histories.evidence import noise_floor
 
     wide = noise_floor(np.linspace(0.2, 0.6, 12), 1000, "wide")
     assert wide.networks == 12 and wide.test_images == 1000
@@ -318,7 +315,7 @@ def _curves(estimate_noise: float, original_noise: float, n: int = 20, epochs: i
 
 def test_error_tau_intervals_and_claims_follow_the_data():
     from nasoa_lib import verdict
-    from nasoa_lib.estimate import error_and_tau_ci, estimator_claims, gain_by_epoch, noise_floor
+    from nasoa_lib.studies.feature_histories.evidence import error_and_tau_ci, estimator_claims, gain_by_epoch, noise_floor
 
     good = _curves(estimate_noise=0.005, original_noise=0.15)
     frame = error_and_tau_ci(good, resamples=500)
@@ -343,7 +340,7 @@ def test_search_table_pairs_runs_by_seed_and_decides_the_gain():
     import pandas as pd
 
     from nasoa_lib import verdict
-    from nasoa_lib.estimate import search_claims, search_table
+    from nasoa_lib.studies.feature_histories.evidence import search_claims, search_table
 
     seeds = range(10)
     runs = pd.DataFrame([{"method": "hyperband", "metric": metric, "seed": s,

@@ -307,7 +307,7 @@ def _results(elite_shift: float, slope: float, n: int = 40, seed: int = 0, misse
     samples at two targets with the Elite Space ``elite_shift`` points off, NAS runs."""
     import pandas as pd
 
-    from nasoa_lib.nss.study import DatasetResults
+    from nasoa_lib.studies.network_space_search.study import DatasetResults
 
     rng = np.random.default_rng(seed)
     flops = np.exp(rng.uniform(np.log(1e6), np.log(1e8), n))
@@ -325,7 +325,7 @@ def _results(elite_shift: float, slope: float, n: int = 40, seed: int = 0, misse
 
 
 def test_chance_error_and_noise_floor_known_values():
-    from nasoa_lib.nss.claims import chance_error, error_noise_floor
+    from nasoa_lib.studies.network_space_search.claims import chance_error, error_noise_floor
 
     assert chance_error(10) == pytest.approx(90.0)
     assert chance_error(100) == pytest.approx(99.0)
@@ -336,7 +336,7 @@ def test_chance_error_and_noise_floor_known_values():
 
 
 def test_mean_gap_over_targets_averages_per_target_gaps_and_skips_one_sided_targets():
-    from nasoa_lib.nss.claims import mean_gap_over_targets
+    from nasoa_lib.studies.network_space_search.claims import mean_gap_over_targets
 
     units = np.array([[0, 1, 10.0], [0, 0, 14.0], [1, 1, 20.0], [1, 1, 22.0], [1, 0, 20.0], [2, 1, 99.0]])
     assert mean_gap_over_targets(units) == pytest.approx(((10 - 14) + (21 - 20)) / 2)
@@ -344,7 +344,7 @@ def test_mean_gap_over_targets_averages_per_target_gaps_and_skips_one_sided_targ
 
 
 def test_claims_hold_when_elite_is_clearly_better_and_error_falls_with_flops():
-    from nasoa_lib.nss.claims import claims
+    from nasoa_lib.studies.network_space_search.claims import claims
 
     got = {v.claim: v for v in claims([_results(elite_shift=-5.0, slope=3.0)], max_samples=100)}
     assert len(got) == 2 + 3 + 3  # learning, error-vs-FLOPs; EDF per target + over targets; NAS x3
@@ -360,7 +360,7 @@ def test_claims_hold_when_elite_is_clearly_better_and_error_falls_with_flops():
 
 def test_claims_are_inconclusive_or_fail_when_spaces_do_not_differ_or_elite_is_worse():
     from nasoa_lib import verdict
-    from nasoa_lib.nss.claims import claims
+    from nasoa_lib.studies.network_space_search.claims import claims
 
     same = {v.claim: v for v in claims([_results(elite_shift=0.0, slope=0.0, seed=1)], max_samples=100)}
     rho = next(v for k, v in same.items() if "falls with FLOPs" in k)
@@ -372,7 +372,7 @@ def test_claims_are_inconclusive_or_fail_when_spaces_do_not_differ_or_elite_is_w
 
 
 def test_a_run_that_never_hit_the_target_counts_max_samples():
-    from nasoa_lib.nss.claims import nas_claims
+    from nasoa_lib.studies.network_space_search.claims import nas_claims
 
     hit = next(v for v in nas_claims(_results(-5.0, 3.0, missed=True), max_samples=500) if "fewer draws" in v.claim)
     # Expanded runs: 20, 21, 22 per target, the r=0 ones missed -> 500

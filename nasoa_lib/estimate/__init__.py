@@ -10,13 +10,11 @@ of training (thesis section 3.1, Algorithm 1, appendix A.1).
 * :mod:`.ensemble`: the refit and the ensemble (:func:`estimate`);
 * :mod:`.training`: the training loop with per-epoch feature capture, and :func:`proxy_accuracy`,
   the NAS proxy metric with or without the estimator;
-* :mod:`.population`: the ground-truth population of notebook 08 (store-cached, resumable) and
-  its error / Kendall-tau analysis (thesis Figs 4.1, 4.3, 4.4);
-* :mod:`.evidence`: the claims of notebook 08 decided by the study's verdict rule, with intervals
-  over one population of architectures and the test set's noise floor beside each effect;
 * :mod:`.search`: random search, HyperBand and BOHB (SMAC3) ranked by a chosen metric on a tabular
-  benchmark (thesis Tables 4.1, 4.3);
-* :mod:`.figures`: the figures and the thesis's reported numbers.
+  benchmark (thesis Tables 4.1, 4.3).
+
+Notebook 08's experiment (the population, its claims and figures) is a study:
+:mod:`nasoa_lib.studies.feature_histories`.
 
 As the proxy metric of a NAS search (thesis section 3.2)::
 
@@ -29,32 +27,7 @@ As the proxy metric of a NAS search (thesis section 3.2)::
 """
 
 from nasoa_lib.estimate.ensemble import Estimate, RefitConfig, accuracy, estimate, refit_linear
-from nasoa_lib.estimate.evidence import (
-    NoiseFloor,
-    error_and_tau_ci,
-    estimator_claims,
-    gain_by_epoch,
-    intervals_at,
-    kendall_tau_b,
-    noise_floor,
-    search_claims,
-    search_table,
-)
 from nasoa_lib.estimate.history import DEFAULT_WINDOW, EpochFeatures, FeatureHistory, classifier_layer
-from nasoa_lib.estimate.population import (
-    RUN_KIND,
-    EstimateConfig,
-    Member,
-    cost_table,
-    curves_frame,
-    error_and_tau,
-    first_epoch_within,
-    plan,
-    population,
-    run_population,
-    summarize_over_seeds,
-    task_data,
-)
 from nasoa_lib.estimate.search import (
     SearchResult,
     TabularBenchmark,
@@ -66,9 +39,9 @@ from nasoa_lib.estimate.search import (
 from nasoa_lib.estimate.training import HistoryData, TrainSettings, proxy_accuracy, train_with_history
 
 __all__ = [
-    "DEFAULT_WINDOW", "EpochFeatures", "Estimate", "EstimateConfig", "FeatureHistory", "HistoryData",
-    "Member", "NoiseFloor", "RUN_KIND", "RefitConfig", "SearchResult", "TabularBenchmark", "TrainSettings", "accuracy",
-    "classifier_layer", "compare_searches", "cost_table", "curves_frame", "error_and_tau", "error_and_tau_ci", "estimate", "estimator_claims",
-    "first_epoch_within", "gain_by_epoch", "hyperband", "intervals_at", "kendall_tau_b", "noise_floor", "plan", "population", "proxy_accuracy", "random_search", "refit_linear", "run_population", "search_claims", "search_table",
-    "summarize_over_seeds", "summarize_searches", "task_data", "train_with_history",
+    "DEFAULT_WINDOW", "EpochFeatures", "Estimate", "FeatureHistory", "HistoryData",
+    "RefitConfig", "SearchResult", "TabularBenchmark", "TrainSettings", "accuracy",
+    "classifier_layer", "compare_searches", "estimate",
+    "hyperband", "proxy_accuracy", "random_search", "refit_linear",
+    "summarize_searches", "train_with_history",
 ]

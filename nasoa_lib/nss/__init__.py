@@ -6,7 +6,7 @@
 ``search``: Gumbel-softmax space search with warm-up and the FLOPs loss (Sec. 3.3-3.4, Eq. 5).
 ``evaluate``: evaluation super network, sampling of spaces, NAS inside spaces (Sec. 4.2-4.3).
 ``macro``: an Elite Space as a macro search space for our NAS.
-``study``: notebook 09's plan, runs, tables and figures.
+Notebook 09's experiment (plan, runs, tables, figures, claims): :mod:`nasoa_lib.studies.network_space_search`.
 """
 
 from nasoa_lib.nss.flops import (

@@ -46,7 +46,7 @@ def plot_estimation_curves(curves: pd.DataFrame, members: Sequence[tuple[str, in
 def plot_error_and_tau(frame: pd.DataFrame, title: str = ""):
     """Thesis Figs 4.3 and 4.4: mean absolute error to the true accuracy and Kendall's tau with the
     true ranking, per epoch, with 95 % intervals over the population's networks
-    (:func:`nasoa_lib.estimate.evidence.error_and_tau_ci`)."""
+    (:func:`nasoa_lib.studies.feature_histories.evidence.error_and_tau_ci`)."""
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 

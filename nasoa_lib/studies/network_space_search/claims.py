@@ -28,7 +28,7 @@ from nasoa_lib.errors import InvalidArgumentError
 from nasoa_lib.nss.flops import format_flops
 
 if TYPE_CHECKING:
-    from nasoa_lib.nss.study import DatasetResults
+    from nasoa_lib.studies.network_space_search.study import DatasetResults
 
 POINTS = "points"
 
