@@ -3,6 +3,9 @@
 NASOA ranks architectures by the wall-clock time of one *training* step, not by FLOPs: the
 ET-NAS search minimises measured step time on the device the zoo serves. One function here
 measures it (:func:`measure_step_time`); every notebook, the NAS and the benchmarks call it.
+Several models whose times are compared (Table 2) are timed together by :func:`measure_interleaved`
+(ABBA rounds in one process), after :func:`warn_if_contended` checked that no other process
+shares the cores.
 
 A training step is one full iteration at a fixed batch size: forward, cross-entropy backward and
 an SGD-with-momentum update, on a random batch already on the device (data loading is not part
@@ -151,27 +154,10 @@ def measure_step_time(
     """
     _check_sizes(batch_size, image_size, warmup, steps)
     device = torch.device(device) if device is not None else default_device()
-    num_classes = num_classes if num_classes is not None else _infer_num_classes(model)
     with pinned_threads(threads) as used_threads:
-        net = copy.deepcopy(model).to(device).train()
-        trainable = [p for p in net.parameters() if p.requires_grad]
-        if not trainable:
-            raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
-                                          hint="leave at least the head trainable (requires_grad=True)")
-        optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
-        loss_fn = nn.CrossEntropyLoss()
-        if batch is None:
-            x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
-        else:
-            x, y = batch[0].to(device), batch[1].to(device)
-
-        def step() -> None:
-            optimizer.zero_grad(set_to_none=True)
-            loss_fn(net(x), y).backward()
-            optimizer.step()
-
+        step, dtype = _training_step(model, batch_size, image_size, device, num_classes, lr, batch)
         samples = time_calls(step, device, warmup, steps)
-        return _timing(samples, batch_size, image_size, device, used_threads, _dtype_of(net), "train")
+        return _timing(samples, batch_size, image_size, device, used_threads, dtype, "train")
 
 
 def measure_inference_time(
@@ -187,15 +173,122 @@ def measure_inference_time(
     _check_sizes(batch_size, image_size, warmup, steps)
     device = torch.device(device) if device is not None else default_device()
     with pinned_threads(threads) as used_threads:
-        net = copy.deepcopy(model).to(device).eval()
-        x = torch.randn(batch_size, 3, image_size, image_size, device=device, dtype=_dtype_of(net))
-
-        def forward() -> None:
-            with torch.no_grad():
-                net(x)
-
+        forward, dtype = _inference_call(model, batch_size, image_size, device)
         samples = time_calls(forward, device, warmup, steps)
-        return _timing(samples, batch_size, image_size, device, used_threads, _dtype_of(net), "inference")
+        return _timing(samples, batch_size, image_size, device, used_threads, dtype, "inference")
+
+
+def measure_interleaved(
+    models: Mapping[str, nn.Module],
+    batch_size: int,
+    image_size: int,
+    *,
+    kind: str = "train",
+    rounds: int = 4,
+    steps_per_round: int = 5,
+    warmup: int = 3,
+    device: torch.device | str | None = None,
+    threads: int | None = None,
+) -> dict[str, StepTiming]:
+    """Step (``kind="train"``) or inference times of several models measured together, so that
+    their ratios come from the same conditions (issue 23; SPEC section 5, "Noise").
+
+    Every model is prepared first (a deep copy, its optimizer and batch), warmed up with
+    ``warmup`` untimed calls, then timed in ``rounds`` rounds: in each round every model runs one
+    untimed call (its caches are cold after the others) and ``steps_per_round`` timed ones, in the
+    given order in even rounds and reversed in odd rounds (ABBA), so a drift of the machine or a
+    neighbour's load falls on every model alike. Each model's samples of all rounds give its
+    median and IQR, exactly as :func:`measure_step_time` reports them."""
+    if kind not in ("train", "inference"):
+        raise InvalidMeasurementSetup(f"kind {kind!r} is not 'train' or 'inference'",
+                                      hint="time training steps (kind='train') or forward passes (kind='inference')")
+    if rounds < 1:
+        raise InvalidMeasurementSetup(f"rounds={rounds}; must be >= 1", hint="time at least one round")
+    _check_sizes(batch_size, image_size, warmup, steps_per_round)
+    device = torch.device(device) if device is not None else default_device()
+    with pinned_threads(threads) as used_threads:
+        calls = {name: (_training_step(m, batch_size, image_size, device) if kind == "train"
+                        else _inference_call(m, batch_size, image_size, device)) for name, m in models.items()}
+        for fn, _ in calls.values():
+            time_calls(fn, device, warmup, 0)
+        samples: dict[str, list[float]] = {name: [] for name in calls}
+        order = list(calls)
+        for r in range(rounds):
+            for name in (order if r % 2 == 0 else order[::-1]):
+                samples[name] += time_calls(calls[name][0], device, 1, steps_per_round)
+        return {name: _timing(samples[name], batch_size, image_size, device, used_threads, calls[name][1], kind)
+                for name in order}
+
+
+def other_cpu_load(interval: float = 0.5) -> float:
+    """Cores' worth of CPU that *other* processes used over the next ``interval`` seconds: the
+    machine's busy CPU time minus this process's (and its children's that ended meanwhile; call it
+    while no worker of ours runs). On a 2-core laptop another
+    heavy process distorts step times by up to 2x (OpenMP barrier stalls, issue 23), so timed
+    stages check this first (:func:`warn_if_contended`)."""
+    import resource
+
+    import psutil
+
+    def own() -> float:
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    before_sys, before_own = psutil.cpu_times(), own()
+    time.sleep(interval)
+    after_sys, after_own = psutil.cpu_times(), own()
+    busy = sum(getattr(after_sys, f) - getattr(before_sys, f) for f in ("user", "system", "nice", "irq", "softirq")
+               if hasattr(after_sys, f))
+    return max(0.0, (busy - (after_own - before_own)) / interval)
+
+
+def warn_if_contended(what: str, limit_cores: float = 0.25, interval: float = 0.5) -> float:
+    """Log a warning when other processes use more than ``limit_cores`` cores while ``what`` is
+    about to be timed; returns the load measured (also worth recording beside the timings)."""
+    load = other_cpu_load(interval)
+    if load > limit_cores:
+        log.warning("%s: other processes use %.2f cores of %d; timings taken now are slower than on an "
+                    "idle machine and not comparable with other runs", what, load, os.cpu_count() or 1)
+    return load
+
+
+def _training_step(
+    model: nn.Module, batch_size: int, image_size: int, device: torch.device, num_classes: int | None = None,
+    lr: float = 0.01, batch: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[Callable[[], None], torch.dtype]:
+    """One training iteration of a deep copy of ``model`` (see :func:`measure_step_time`)."""
+    num_classes = num_classes if num_classes is not None else _infer_num_classes(model)
+    net = copy.deepcopy(model).to(device).train()
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    if not trainable:
+        raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
+                                      hint="leave at least the head trainable (requires_grad=True)")
+    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
+    loss_fn = nn.CrossEntropyLoss()
+    if batch is None:
+        x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
+    else:
+        x, y = batch[0].to(device), batch[1].to(device)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        loss_fn(net(x), y).backward()
+        optimizer.step()
+
+    return step, _dtype_of(net)
+
+
+def _inference_call(model: nn.Module, batch_size: int, image_size: int,
+                    device: torch.device) -> tuple[Callable[[], None], torch.dtype]:
+    """One forward pass of a deep copy of ``model`` in eval mode without gradients."""
+    net = copy.deepcopy(model).to(device).eval()
+    x = torch.randn(batch_size, 3, image_size, image_size, device=device, dtype=_dtype_of(net))
+
+    def forward() -> None:
+        with torch.no_grad():
+            net(x)
+
+    return forward, _dtype_of(net)
 
 
 # --- counting ----------------------------------------------------------------------------------

@@ -186,3 +186,56 @@ def test_cuda_timing_and_peak_memory():
     assert peak.method == "cuda_max_allocated"
     # weights + gradients + momentum buffers are all resident during the step
     assert peak.bytes > 3 * 4 * measure.count_params(model)
+
+
+def test_interleaved_timing_gives_every_model_all_rounds_and_leaves_weights_alone():
+    nets = {"a": tiny_net(), "b": tiny_net(num_classes=7)}
+    before = {k: [p.detach().clone() for p in n.parameters()] for k, n in nets.items()}
+    out = measure.measure_interleaved(nets, 4, 8, rounds=3, steps_per_round=2, warmup=1, threads=1)
+    assert list(out) == ["a", "b"]
+    for timing in out.values():
+        assert len(timing.samples_ms) == 6 and timing.kind == "train" and timing.median_ms > 0
+    inf = measure.measure_interleaved(nets, 4, 8, kind="inference", rounds=2, steps_per_round=1, warmup=0, threads=1)
+    assert all(t.kind == "inference" and len(t.samples_ms) == 2 for t in inf.values())
+    for k, n in nets.items():
+        assert all(torch.equal(p, q) for p, q in zip(n.parameters(), before[k]))
+
+
+def test_interleaved_timing_order_alternates(monkeypatch):
+    calls = []
+    real = measure.time_calls
+
+    def spy(fn, device, warmup, steps):
+        if steps:
+            calls.append(fn)
+        return real(fn, device, warmup, steps)
+
+    monkeypatch.setattr(measure, "time_calls", spy)
+    measure.measure_interleaved({"a": tiny_net(), "b": tiny_net()}, 2, 8, rounds=4, steps_per_round=1, warmup=0)
+    first = calls[0]
+    assert [c is first for c in calls] == [True, False, False, True, True, False, False, True]  # ABBA ABBA
+
+
+def test_interleaved_timing_rejects_bad_setups():
+    from nasoa_lib.errors import InvalidMeasurementSetup
+
+    with pytest.raises(InvalidMeasurementSetup):
+        measure.measure_interleaved({"a": tiny_net()}, 2, 8, kind="backward")
+    with pytest.raises(InvalidMeasurementSetup):
+        measure.measure_interleaved({"a": tiny_net()}, 2, 8, rounds=0)
+
+
+def test_other_cpu_load_sees_a_busy_neighbour():
+    import subprocess
+    import sys
+
+    idle = measure.other_cpu_load(0.3)
+    busy_child = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        import time
+        time.sleep(0.3)
+        busy = measure.other_cpu_load(0.5)
+    finally:
+        busy_child.kill()
+        busy_child.wait()
+    assert idle >= 0.0 and busy > 0.3  # a spinning process takes most of a core

@@ -164,16 +164,21 @@ class ZooConfig:
     """The profile's ``zoo:`` section: ``size`` = K Pareto models (NASOA section 3.1, "ET-NAS"),
     ``released``: released ET-NAS names pretrained beside ours (``None``: every released model whose
     measured step time is within ``t_max_ms`` of the search); ``inference_batch``: batch of the
-    inference-time column of Table 2."""
+    inference-time column of Table 2; ``timing_rounds``: ABBA rounds of Table 2's interleaved
+    timing (the profile's ``measure: steps`` timed steps per model, spread over the rounds)."""
 
     size: int
     released: tuple[str, ...] | None = None
     inference_batch: int = 64
+    timing_rounds: int = 4
 
     def __post_init__(self) -> None:
         if self.size < 1:
             raise ProfileConfigError(f"zoo size K must be >= 1, got {self.size}",
                                      hint="set size to 1 or more in the zoo: section")
+        if self.timing_rounds < 1:
+            raise ProfileConfigError(f"zoo timing_rounds must be >= 1, got {self.timing_rounds}",
+                                     hint="set timing_rounds to 1 or more in the zoo: section (default 4)")
         if self.released is not None:
             object.__setattr__(self, "released", tuple(self.released))
 

@@ -16,16 +16,24 @@ import pandas as pd
 from nasoa_lib import verdict
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
-from nasoa_lib.zoo import cards, measure_model
+from nasoa_lib.zoo import cards
 
 COMPARISON_KIND = "zoo_comparison"
+TIMING_METHOD = "interleaved-abba-v1"
+"""How Table 2's times are taken (part of its store key: a new method re-measures)."""
 
 
 def comparison_table(profile: Profile | str, baselines: Sequence[str], store: ArtifactStore | None = None,
                      progress: bool = True) -> pd.DataFrame:
     """NASOA Table 2 at our scale: every zoo card (ours and released) and every baseline, pretrained
-    with the same recipe, measured now in one run (step, inference, memory, FLOPs, params)."""
-    from nasoa_lib.train import pretrain
+    with the same recipe, measured now in one run: FLOPs, parameters and peak memory per model, and
+    step and inference times from one interleaved timing (:func:`nasoa_lib.measure.measure_interleaved`,
+    ``timing_rounds`` ABBA rounds of the profile's zoo section), so every ratio between two rows
+    comes from the same conditions. ``other_cpu_cores`` records the load of other processes just
+    before the timing (a warning is logged above a quarter of a core)."""
+    from nasoa_lib import measure
+    from nasoa_lib.search.config import ZooConfig
+    from nasoa_lib.train import load_pretrained, pretrain
 
     prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
@@ -37,16 +45,29 @@ def comparison_table(profile: Profile | str, baselines: Sequence[str], store: Ar
         result = pretrain(target, profile=prof, store=store, progress=progress)
         rows.append({"model": name, "group": group, "code": target if group != "baseline" else None,
                      "source_top1": float(result.source_top1), "pretrain_key": result.key})
-    key = spec_key({"stage": COMPARISON_KIND, "profile": prof.name, "rows": [(r["model"], r["pretrain_key"]) for r in rows]})
+    zoo_cfg, m = ZooConfig.from_profile(prof), measure.MeasureConfig.from_profile(prof)
+    key = spec_key({"stage": COMPARISON_KIND, "profile": prof.name, "timing": TIMING_METHOD,
+                    "rounds": zoo_cfg.timing_rounds, "rows": [(r["model"], r["pretrain_key"]) for r in rows]})
     found = store.get(COMPARISON_KIND, key)
     if found is not None:
         return pd.DataFrame(found["rows"])
+    nets = {row["model"]: load_pretrained(row["code"] or row["model"], prof, store=store).model for row in rows}
     for row in rows:
-        from nasoa_lib.train import load_pretrained
-
-        target = row["code"] or row["model"]
-        model = load_pretrained(target, prof, store=store).model
-        row.update(measure_model(target, prof, model=model, memory=True))
+        net = nets[row["model"]]
+        peak = measure.measure_peak_memory(net, m.batch_size, prof.image_size)
+        row.update({"flops": measure.count_flops(net, prof.image_size), "params": measure.count_params(net),
+                    "memory_mib": peak.mib, "memory_method": peak.method,
+                    "activation_mib": peak.saved_activation_bytes / 2**20})
+    load = measure.warn_if_contended("Table 2's interleaved timing")
+    per_round = max(1, -(-m.steps // zoo_cfg.timing_rounds))
+    common = dict(rounds=zoo_cfg.timing_rounds, steps_per_round=per_round, warmup=m.warmup, threads=prof.threads)
+    steps = measure.measure_interleaved(nets, m.batch_size, prof.image_size, kind="train", **common)
+    infer = measure.measure_interleaved(nets, zoo_cfg.inference_batch, prof.image_size, kind="inference", **common)
+    for row in rows:
+        st, it = steps[row["model"]], infer[row["model"]]
+        row.update({"step_ms": st.median_ms, "step_iqr_ms": st.iqr_ms, "inference_ms": it.median_ms,
+                    "inference_iqr_ms": it.iqr_ms, "timed_steps": len(st.samples_ms), "device": st.device,
+                    "batch_size": m.batch_size, "other_cpu_cores": load})
     store.put(COMPARISON_KIND, key, {"profile": prof.name, "rows": rows})
     return pd.DataFrame(rows)
 
