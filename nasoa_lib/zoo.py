@@ -334,6 +334,7 @@ def write_step_time_table(profile: Profile | str, models: Mapping[str, str], sto
                     **({"downsampling": pooled} if pooled else {})})
     if store.has(TABLE_KIND, key):
         return measure.StepTimeTable.load(store.artifact_path(TABLE_KIND, key, TABLE_FILE))
+    measure.warn_if_contended("the zoo's step-time table")
     num_classes = _num_classes(prof)
     factories = {name: (lambda target=target: build_model(target, num_classes, prof.image_size,
                                                           small_image_stem(prof)))

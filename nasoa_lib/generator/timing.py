@@ -278,6 +278,9 @@ def finetune_time_table(profile: Profile | str, models: Mapping[str, str], store
     keys = {(target, k): spec_key(cost_spec(target, k, settings, prof, cfg, threads)) for _, target, k in todo}
     missing = [t for t in todo if not store.has(COST_KIND, keys[(t[1], t[2])])]
     if missing:
+        from nasoa_lib.measure import warn_if_contended
+
+        warn_if_contended("the generator's fine-tuning time table")
         small, big = probe_tasks(prof.source_dataset, cfg.probe_images)
         num_classes = int(load_manifest(prof.source_dataset).num_classes)
         bar = _bar(len(missing), progress)

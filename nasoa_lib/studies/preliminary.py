@@ -108,7 +108,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
     one worker uses; measured once and stored (the iteration counts of the model-vs-time
     experiment derive from them, so re-measuring would change run keys)."""
     from nasoa_lib.builder import key_fields
-    from nasoa_lib.measure import MeasureConfig, measure_step_time
+    from nasoa_lib.measure import MeasureConfig, measure_step_time, warn_if_contended
     from nasoa_lib.train import build_model
 
     prof = resolve_profile(profile)
@@ -122,6 +122,7 @@ def step_times(profile: Profile | str, cfg: PreliminaryConfig, store: ArtifactSt
         key = spec_key(spec)
         record = store.get(STEP_TIME_KIND, key)
         if record is None:
+            warn_if_contended(f"the step time of {name}")
             recipe = PretrainRecipe.from_profile(prof)
             model = build_model(name, cfg.num_classes, prof.image_size, recipe.small_image_stem)
             m = MeasureConfig.from_profile(prof)
