@@ -252,18 +252,24 @@ def warn_if_contended(what: str, limit_cores: float = 0.25, interval: float = 0.
     return load
 
 
+def _trainable_copy(model: nn.Module, device: torch.device, lr: float) -> tuple[nn.Module, torch.optim.Optimizer]:
+    """A deep copy of ``model`` on ``device`` in train mode with SGD (momentum 0.9) over the
+    parameters that train, so a measurement never touches the caller's weights or statistics."""
+    net = copy.deepcopy(model).to(device).train()
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    if not trainable:
+        raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
+                                      hint="leave at least the head trainable (requires_grad=True)")
+    return net, torch.optim.SGD(trainable, lr=lr, momentum=0.9)
+
+
 def _training_step(
     model: nn.Module, batch_size: int, image_size: int, device: torch.device, num_classes: int | None = None,
     lr: float = 0.01, batch: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[Callable[[], None], torch.dtype]:
     """One training iteration of a deep copy of ``model`` (see :func:`measure_step_time`)."""
     num_classes = num_classes if num_classes is not None else _infer_num_classes(model)
-    net = copy.deepcopy(model).to(device).train()
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    if not trainable:
-        raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
-                                      hint="leave at least the head trainable (requires_grad=True)")
-    optimizer = torch.optim.SGD(trainable, lr=lr, momentum=0.9)
+    net, optimizer = _trainable_copy(model, device, lr)
     loss_fn = nn.CrossEntropyLoss()
     if batch is None:
         x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
@@ -336,12 +342,7 @@ def measure_peak_memory(
     _check_sizes(batch_size, image_size, 0, 1)
     device = torch.device(device) if device is not None else default_device()
     num_classes = num_classes if num_classes is not None else _infer_num_classes(model)
-    net = copy.deepcopy(model).to(device).train()
-    trainable = [p for p in net.parameters() if p.requires_grad]
-    if not trainable:
-        raise UnsupportedNetworkError("the model has no trainable parameters; a training step would do nothing",
-                                      hint="leave at least the head trainable (requires_grad=True)")
-    optimizer = torch.optim.SGD(trainable, lr=0.01, momentum=0.9)
+    net, optimizer = _trainable_copy(model, device, 0.01)
     x, y = _random_batch(batch_size, image_size, num_classes, device, _dtype_of(net))
     param_ptrs = {p.untyped_storage().data_ptr() for p in net.parameters()}
     saved: dict[int, int] = {}
