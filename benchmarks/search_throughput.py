@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import tempfile
 import threading
 import time
@@ -37,6 +36,7 @@ import psutil
 import torch
 
 from nasoa_lib import search
+from nasoa_lib.measure import process_cpu_seconds
 from nasoa_lib.paths import REPORT_DIR
 from nasoa_lib.search.stages import block_space
 from nasoa_lib.store import ArtifactStore
@@ -69,16 +69,10 @@ class CoreSampler:
         return list(np.mean(self.samples, axis=0) / 100) if self.samples else []
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and of its finished (reaped) children."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
-
-
 def evaluate(ctx: search.SearchContext, codes: list[str], root: Path, kind: str, workers: int, threads: int) -> dict:
     store = ArtifactStore(root)
     cfg = ctx.config
-    wall0, cpu0 = time.perf_counter(), cpu_seconds()
+    wall0, cpu0 = time.perf_counter(), process_cpu_seconds()
     with CoreSampler() as sampler:
         backend = search.make_backend(kind, workers, threads)
         try:
@@ -87,7 +81,7 @@ def evaluate(ctx: search.SearchContext, codes: list[str], root: Path, kind: str,
                                                num_classes=ctx.num_classes, seed=0)
         finally:
             backend.close()
-    wall, cpu = time.perf_counter() - wall0, cpu_seconds() - cpu0
+    wall, cpu = time.perf_counter() - wall0, process_cpu_seconds() - cpu0
     store.close()
     trained = [r for r in records if r["proxy_top1"] is not None]
     cores = os.cpu_count() or 1

@@ -226,20 +226,22 @@ def other_cpu_load(interval: float = 0.5) -> float:
     while no worker of ours runs). On a 2-core laptop another
     heavy process distorts step times by up to 2x (OpenMP barrier stalls, issue 23), so timed
     stages check this first (:func:`warn_if_contended`)."""
-    import resource
-
     import psutil
 
-    def own() -> float:
-        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
-
-    before_sys, before_own = psutil.cpu_times(), own()
+    before_sys, before_own = psutil.cpu_times(), process_cpu_seconds()
     time.sleep(interval)
-    after_sys, after_own = psutil.cpu_times(), own()
+    after_sys, after_own = psutil.cpu_times(), process_cpu_seconds()
     busy = sum(getattr(after_sys, f) - getattr(before_sys, f) for f in ("user", "system", "nice", "irq", "softirq")
                if hasattr(after_sys, f))
     return max(0.0, (busy - (after_own - before_own)) / interval)
+
+
+def process_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended."""
+    import resource
+
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def warn_if_contended(what: str, limit_cores: float = 0.25, interval: float = 0.5) -> float:

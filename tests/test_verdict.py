@@ -123,3 +123,12 @@ def test_two_units_never_decide():
     v = V.paired("within 2 points", [50.0, 60.0], [50.0, 60.0], threshold=-2.0)
     assert v.verdict == V.INCONCLUSIVE and np.isnan(v.ci_low)
     assert V.one_sample("x", [1.0, 1.0, 1.0], threshold=-1).verdict == V.HOLDS
+
+
+def test_kendall_tau_b_matches_scipy_with_ties_and_is_nan_on_constants():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        x, y = rng.integers(0, 5, 15).astype(float), rng.integers(0, 5, 15).astype(float)
+        assert V.rank_correlation(x, y, "kendall") == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert V.rank_correlation([1, 2, 3], [3, 2, 1], "kendall") == pytest.approx(-1.0)
+    assert np.isnan(V.rank_correlation([1, 1, 1], [1, 2, 3], "kendall"))

@@ -362,11 +362,11 @@ class StreamEvaluation:
         fifth, and than the running mean that ignores every meta-feature. Effects are MAE
         differences in points (opponent minus adaptive: positive favours the adaptive MLP)."""
         errors = self.errors()
+        fixed_labels = {label for label, kind, _ in self.config.contenders() if kind == "fixed"}
         out = []
         for segment, what in (("all MAE", "whole stream"), ("80-100% MAE", "last fifth of the stream")):
             per = errors.pivot(index="ordering", columns="predictor", values=segment) * 100
-            fixed = [c for c in per.columns if c in {label for label, kind, _ in self.config.contenders()
-                                                     if kind == "fixed"}]
+            fixed = [c for c in per.columns if c in fixed_labels]
             if ADAPTIVE_LABEL not in per or not fixed:
                 continue
             best = per[fixed].mean().idxmin()

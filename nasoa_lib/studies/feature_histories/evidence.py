@@ -11,8 +11,6 @@ means anything (:func:`noise_floor`).
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
@@ -25,23 +23,6 @@ from nasoa_lib.errors import InvalidEstimatorInput
 METHODS = ("original", "optimized", "estimate")
 COMPARED = ("estimate", "original")
 """The thesis's comparison: the ensemble estimate against the network's own accuracy at the same epoch."""
-
-
-@functools.lru_cache(maxsize=64)
-def _pairs(n: int) -> tuple[np.ndarray, np.ndarray]:
-    return np.triu_indices(n, 1)
-
-
-def kendall_tau_b(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> float:
-    """Kendall's tau-b (ties counted as scipy does); nan when either side is constant. O(n^2) in
-    numpy, so that 10,000 bootstrap resamples of a few dozen architectures take a second."""
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if len(x) < 2 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    i, j = _pairs(len(x))
-    dx, dy = np.sign(x[i] - x[j]), np.sign(y[i] - y[j])
-    untied_x, untied_y = np.count_nonzero(dx), np.count_nonzero(dy)
-    return float((dx * dy).sum() / math.sqrt(untied_x * untied_y))
 
 
 # ---------------------------------------------------------------------------------- noise floor
@@ -77,7 +58,7 @@ def noise_floor(true_acc: Sequence[float], test_images: int, group: str = "", dr
     std = 100 * float(p.std(ddof=1)) if len(p) > 1 else float("nan")
     rng = np.random.default_rng(seed)
     redrawn = rng.binomial(test_images, np.clip(p, 0, 1), size=(draws, len(p))) / test_images
-    taus = np.array([kendall_tau_b(p, r) for r in redrawn])
+    taus = np.array([verdict.rank_correlation(p, r, "kendall") for r in redrawn])
     return NoiseFloor(group, len(p), int(test_images), se, std, 100 * float(np.ptp(p)),
                       std / se if se > 0 else float("nan"), float(np.nanmean(taus)) if len(p) > 1 else float("nan"))
 
@@ -99,10 +80,10 @@ def population_arrays(curves: pd.DataFrame, group: str = "space") -> tuple[dict[
     return {m: w.reindex(columns=epochs).to_numpy(float) for m, w in wide.items()}, true, epochs
 
 
-def error_and_tau_ci(curves: pd.DataFrame, group: str = "space", resamples: int = verdict.BOOTSTRAP_RESAMPLES) -> pd.DataFrame:
+def error_and_tau_ci(curves: pd.DataFrame, group: str = "space") -> pd.DataFrame:
     """Thesis Figs 4.3/4.4 with intervals: per epoch and method, the mean absolute error to the
     true accuracy (points, t interval over networks) and Kendall's tau with the true ranking
-    (percentile bootstrap over networks), on the whole population."""
+    (Fisher-z interval, the study's rule for rank correlations), on the whole population."""
     values, true, epochs = population_arrays(curves, group)
     rows = []
     for k, epoch in enumerate(epochs):
@@ -110,11 +91,12 @@ def error_and_tau_ci(curves: pd.DataFrame, group: str = "space", resamples: int 
             col = values[method][:, k]
             err = 100 * np.abs(col - true)
             mean, lo, hi = verdict.t_interval(err)
-            pair = np.column_stack([col, true])
-            tau_lo, tau_hi = verdict.bootstrap_interval(pair, lambda s: kendall_tau_b(s[:, 0], s[:, 1]), resamples=resamples)
-            rows.append({"epoch": int(epoch), "method": method, "n": int(np.isfinite(col).sum()),
+            n = int(np.isfinite(col).sum())
+            tau = verdict.rank_correlation(col, true, "kendall")
+            tau_lo, tau_hi = verdict.correlation_interval(tau, n, "kendall")
+            rows.append({"epoch": int(epoch), "method": method, "n": n,
                          "abs_error_pts": mean, "abs_error_ci_low": lo, "abs_error_ci_high": hi,
-                         "tau": kendall_tau_b(col, true), "tau_ci_low": tau_lo, "tau_ci_high": tau_hi})
+                         "tau": tau, "tau_ci_low": tau_lo, "tau_ci_high": tau_hi})
     return pd.DataFrame(rows)
 
 
@@ -123,8 +105,12 @@ def _tau_gain(columns: np.ndarray) -> float:
     estimate's epochs, then the original's, then the true accuracy (one row per network)."""
     k = (columns.shape[1] - 1) // 2
     true = columns[:, -1]
-    gains = [kendall_tau_b(columns[:, i], true) - kendall_tau_b(columns[:, k + i], true) for i in range(k)]
-    return float(np.mean(gains))
+    return float(np.mean(_taus(columns[:, :k], true) - _taus(columns[:, k:2 * k], true)))
+
+
+def _taus(matrix: np.ndarray, true: np.ndarray) -> np.ndarray:
+    """Kendall's tau of each column of ``matrix`` (one row per network) with the true accuracies."""
+    return np.array([verdict.rank_correlation(matrix[:, i], true, "kendall") for i in range(matrix.shape[1])])
 
 
 def _error_gain(est: np.ndarray, orig: np.ndarray, true: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -178,13 +164,24 @@ def estimator_claims(curves: pd.DataFrame, epoch: int, noise: NoiseFloor, group:
         out.append(verdict.bootstrap(
             f"Fig 4.4: {label}, the estimate ranks networks closer to the true ranking (Kendall tau) than the accuracy",
             np.column_stack([est, orig, true]), _tau_gain, "greater", unit="tau", noise_floor=noise.se_points,
-            evidence=f"tau estimate {np.mean([kendall_tau_b(est[:, i], true) for i in range(est.shape[1])]):.3f} vs original "
-                     f"{np.mean([kendall_tau_b(orig[:, i], true) for i in range(orig.shape[1])]):.3f}; {spread}",
+            evidence=f"tau estimate {_taus(est, true).mean():.3f} vs original {_taus(orig, true).mean():.3f}; {spread}",
             resamples=resamples))
     return out
 
 
 # ------------------------------------------------------------------------------------- searches
+
+
+def paired_by_seed(runs: pd.DataFrame, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """True accuracies (%) of ``method``'s chosen configurations with and without the estimator,
+    paired by the search's seed (an error when the two sets of runs differ in seeds)."""
+    f = runs[runs["method"] == method]
+    with_ = f[f["metric"] == "estimate"].sort_values("seed")
+    without = f[f["metric"] == "original"].sort_values("seed")
+    if not np.array_equal(without["seed"].to_numpy(), with_["seed"].to_numpy()):
+        raise InvalidEstimatorInput(f"{method}: runs with and without the estimator have different seeds",
+                                    hint="compare_searches runs both metrics for the same seeds")
+    return 100 * with_["true_acc"].to_numpy(float), 100 * without["true_acc"].to_numpy(float)
 
 
 def search_table(runs: pd.DataFrame, true_acc: Sequence[float], test_images: int,
@@ -197,13 +194,7 @@ def search_table(runs: pd.DataFrame, true_acc: Sequence[float], test_images: int
     se = 100 * verdict.accuracy_standard_error(np.asarray(true_acc, dtype=float), test_images)
     rows = []
     for method in dict.fromkeys(runs["method"]):
-        f = runs[runs["method"] == method]
-        without = f[f["metric"] == "original"].sort_values("seed")
-        with_ = f[f["metric"] == "estimate"].sort_values("seed")
-        if not np.array_equal(without["seed"].to_numpy(), with_["seed"].to_numpy()):
-            raise InvalidEstimatorInput(f"{method}: runs with and without the estimator have different seeds",
-                                        hint="compare_searches runs both metrics for the same seeds")
-        a, b = 100 * with_["true_acc"].to_numpy(float), 100 * without["true_acc"].to_numpy(float)
+        a, b = paired_by_seed(runs, method)
         m_o, lo_o, hi_o = verdict.t_interval(b)
         m_e, lo_e, hi_e = verdict.t_interval(a)
         gain = verdict.paired(method, a, b, "greater", unit="points", noise_floor=se)
@@ -232,9 +223,7 @@ def search_claims(tables: Mapping[str, pd.DataFrame], runs: Mapping[str, pd.Data
     for task, table in tables.items():
         se = 100 * verdict.accuracy_standard_error(np.asarray(true_acc[task], dtype=float), test_images)
         for method in table["method"]:
-            f = runs[task][runs[task]["method"] == method]
-            a = 100 * f[f["metric"] == "estimate"].sort_values("seed")["true_acc"].to_numpy(float)
-            b = 100 * f[f["metric"] == "original"].sort_values("seed")["true_acc"].to_numpy(float)
+            a, b = paired_by_seed(runs[task], method)
             row = table[table["method"] == method].iloc[0]
             out.append(verdict.paired(
                 f"Table {'4.1' if task.startswith('NAS') else '4.3'} ({task}, {method}): ranking by the estimate finds a "

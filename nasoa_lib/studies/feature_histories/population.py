@@ -343,33 +343,6 @@ def curves_frame(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-METHODS = ("original", "optimized", "estimate")
-
-
-def error_and_tau(curves: pd.DataFrame, group: str = "space") -> pd.DataFrame:
-    """Per seed and epoch: mean |estimate - true| and Kendall's tau between estimated and true
-    accuracies over the seed's networks (thesis Figs 4.3/4.4, appendix A.3.1)."""
-    from scipy.stats import kendalltau
-
-    out = []
-    sub = curves[curves["group"] == group]
-    for (seed, epoch), frame in sub.groupby(["seed", "epoch"]):
-        for method in METHODS:
-            values = frame[method].astype(float)
-            tau = kendalltau(values, frame["true"]).statistic if len(frame) > 1 else float("nan")
-            out.append({"seed": seed, "epoch": epoch, "method": method,
-                        "abs_error": float((values - frame["true"]).abs().mean()), "kendall_tau": float(tau)})
-    return pd.DataFrame(out)
-
-
-def summarize_over_seeds(per_seed: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of :func:`error_and_tau`."""
-    g = per_seed.groupby(["epoch", "method"])
-    return g.agg(abs_error_mean=("abs_error", "mean"), abs_error_std=("abs_error", "std"),
-                 tau_mean=("kendall_tau", "mean"), tau_std=("kendall_tau", "std"),
-                 seeds=("seed", "nunique")).reset_index()
-
-
 def cost_table(records: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Per network: training speed, the estimator's cost in epochs (one cold estimate, and the
     per-epoch validation pass + saving, which the "original" accuracy needs too), and the memory it

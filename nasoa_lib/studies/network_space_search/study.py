@@ -61,9 +61,10 @@ def plan(config: NSSConfig, targets: list[float], images_per_s: float) -> pd.Dat
     """Expected minutes per stage and dataset from measured throughput (SPEC section 2)."""
     steps = search_steps(config, len(targets))
     evalnet_steps = (config.train_images // config.batch_size) * config.eval_epochs
-    infer_images = (config.eval_samples + len(targets) * config.samples_per_elite_space
-                    + 2 * len(targets) * config.edf_samples
-                    + 2 * len(targets) * config.nas_runs * config.nas_pool) * config.test_images
+    # NAS: every pool member on the validation images, the chosen one on the test images
+    infer_images = ((config.eval_samples + len(targets) * config.samples_per_elite_space
+                     + 2 * len(targets) * config.edf_samples + 2 * len(targets) * config.nas_runs) * config.test_images
+                    + 2 * len(targets) * config.nas_runs * config.nas_pool * config.validation_images)
     rows = []
     for name in config.datasets:
         # a search step is a weight step + a Theta step
