@@ -12,27 +12,41 @@ layer and heads beyond the 3rd barely learned within a few thousand single-sampl
 test streams; with He initialisation depth cost nothing there. Glorot sits between.
 
 **Loss** ``L(f, y)`` with the target ``y`` (test accuracy) a fraction in ``[0, 1]``:
-``"absolute"`` (default) ``|f - y|`` or ``"squared"`` ``(f - y)^2``. Hedge uses the loss of the
-head's output clipped to ``[0, 1]`` (the range of an accuracy), so every ``L_l`` lies in ``[0, 1]``
-as Theorem 1 assumes; gradients are those of the unclipped loss (for ``f`` in ``[0, 1]`` the two
-agree; outside, the unclipped gradient still pulls ``f`` back). The absolute error is the default
-because it is Table 3's leading metric and because accuracy errors are ~0.05-0.2: their squares
-(~0.01) would make ``beta^L`` ~0.9999 per step with ``beta = 0.99``, leaving ``alpha`` almost
-uniform over a stream of a few thousand runs.
+``"absolute"`` (default) ``|f - y|`` or ``"squared"`` ``(f - y)^2``. Hedge is given the loss of the
+head's output clipped to ``[0, 1]`` (the range of an accuracy); gradients are those of the unclipped
+loss (for ``f`` in ``[0, 1]`` the two agree; outside, the unclipped gradient still pulls ``f`` back).
+Since Hedge normalises the losses of each step (below), its behaviour no longer depends on the
+loss's scale: the choice between the two is about the gradients only (the absolute error's are
+its sign, the squared error's are proportional to the error).
 
-**Online step** (Eq. 4), per arriving sample, after the prediction was made:
+**Online step** (Eq. 4), per arriving sample, after the prediction was made, as Sahoo et al.'s
+released code runs it (``github.com/LIBOL/ODL``, Keras 1; ``training.py``: ``Model.compile(...,
+hedge=True)`` and ``src/hbp/model.py``: ``MyCallback.on_batch_end``):
 
 1. gradient step (plain SGD, learning rate ``eta``) on ``sum_l alpha_l L(f_l, y)``: head ``W_l``
    gets ``alpha_l * grad L(f_l)``; hidden ``Phi_l`` gets ``sum_{j >= l} alpha_j grad L(f_j)``
    (every deeper head backpropagates through it), computed with the ``alpha`` that made the
-   prediction. A consequence of Eq. 4 worth knowing when reading Table 3: with ``alpha`` near
-   uniform each head of the adaptive MLP moves ~L times less per step than the single head of a
-   fixed MLP with the same learning rate;
-2. Hedge: ``alpha_l <- alpha_l * beta^{L_l}``;
-3. smoothing floor (Sahoo et al., in their order): ``alpha_l <- max(alpha_l, s / L)``, then
-   renormalise to sum 1 (so every weight stays >= s / (L (1 + s)) after normalisation). With
-   ``s > 0`` no head ever dies, so a deep head that starts badly keeps receiving gradient and can
-   win later; ``s = 0`` is the plain Hedge of Theorem 1. Default ``s = 0.2`` (Sahoo et al.).
+   prediction. Their code does exactly this: with ``hedge=True`` the total loss is the dot product
+   of the current Hedge weights (fed in as placeholders each batch) with the per-output losses,
+   differentiated as one loss, and the weights change only after the batch. A consequence worth
+   knowing when reading Table 3: with ``alpha`` near uniform each head of the adaptive MLP moves
+   ~L times less per step than the single head of a fixed MLP with the same learning rate;
+2. Hedge (:func:`hedge_update`) on the step's head losses **normalised** to ``[0, 1]``: their code
+   divides the losses by their sum, then min-max scales them, so the best head of the step gets 0
+   and the worst 1 (dividing by the sum changes nothing after the min-max; we skip it). Then
+   ``alpha_l <- alpha_l * beta^{L_l}``. Without it, raw losses ~0.17 with ``beta = 0.99`` change
+   ``alpha`` by ~0.2 % per step, and two heads 0.02 apart in loss differ by ~1.3x after 1,300 steps:
+   ``alpha`` cannot move at our stream length. With it, a head that is the step's best gains up to
+   ``1 / beta`` on the worst each step, whatever the losses' scale. A step whose losses are all equal
+   carries no information and leaves ``alpha`` unchanged (their code divides 0 by 0 there);
+3. smoothing floor: ``alpha_l <- max(alpha_l, s / L)``, then renormalise to sum 1 (so every weight
+   stays >= s / (L (1 + s)) after normalisation). With ``s > 0`` no head ever dies, so a deep head
+   that starts badly keeps receiving gradient and can win later; ``s = 0`` is plain Hedge. Default
+   ``s = 0.2`` (Sahoo et al.'s paper). Their code floors at the constant 0.01 instead, ~``s / L``
+   for ``s = 0.2`` and the 19 heads of their released configuration (``src/hbp/hb19.yaml``:
+   0.2 / 19 = 0.0105); we keep the paper's ``s / L`` so the floor scales with our L = 10.
+
+Theorem 1's regret bound holds for the normalised losses Hedge sees (they lie in ``[0, 1]``).
 
 Everything is numpy (float64) with a hand-written backward pass: one update on a 64-unit,
 10-layer net is ~60 small array operations, where autograd's per-op overhead dominates (a textbook
@@ -137,10 +151,24 @@ def loss_gradient(prediction: np.ndarray, target: np.ndarray | float, kind: str)
     return np.sign(diff) if kind == "absolute" else 2.0 * diff
 
 
-def hedge_update(alpha: np.ndarray, losses: np.ndarray, beta: float, smoothing: float = 0.0) -> np.ndarray:
-    """One Hedge step (NASOA Eq. 4): ``alpha * beta**losses``, floored at ``smoothing / L`` (Sahoo et
-    al.'s smoothing, skipped when ``smoothing=0``: plain Hedge), renormalised to sum 1."""
-    alpha = np.asarray(alpha, dtype=np.float64) * np.power(beta, np.asarray(losses, dtype=np.float64))
+def normalized_losses(losses: np.ndarray) -> np.ndarray:
+    """One step's head losses min-max scaled to ``[0, 1]`` (Sahoo et al.'s code, module docstring):
+    the step's best head gets 0, its worst 1; all zeros when every head lost the same."""
+    losses = np.asarray(losses, dtype=np.float64)
+    low, spread = losses.min(), np.ptp(losses)
+    if not np.isfinite(spread) or spread <= 0.0:
+        return np.zeros_like(losses)
+    return (losses - low) / spread
+
+
+def hedge_update(alpha: np.ndarray, losses: np.ndarray, beta: float, smoothing: float = 0.0, *,
+                 normalize: bool = True) -> np.ndarray:
+    """One Hedge step (NASOA Eq. 4, as Sahoo et al.'s code runs it): ``alpha * beta**losses`` on the
+    step's losses normalised by :func:`normalized_losses` (``normalize=False``: the raw losses, plain
+    Hedge of Theorem 1), floored at ``smoothing / L`` (skipped when ``smoothing=0``), renormalised
+    to sum 1. The only place the Hedge weights change."""
+    losses = normalized_losses(losses) if normalize else np.asarray(losses, dtype=np.float64)
+    alpha = np.asarray(alpha, dtype=np.float64) * np.power(beta, losses)
     if smoothing > 0.0:
         alpha = np.maximum(alpha, smoothing / alpha.size)
     return alpha / alpha.sum()

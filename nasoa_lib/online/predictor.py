@@ -9,10 +9,12 @@ Three kinds, built by :func:`make_predictor`:
   24K split), then frozen: its :meth:`~AccuracyPredictor.update` reports the loss but learns nothing.
 
 Online protocol (:meth:`AccuracyPredictor.update`): predict the arriving run first, record that
-prediction's loss, then learn from the observed accuracy. The schedule generator (notebook 07)
-uses the same object: :meth:`predict` ranks a grid of candidate regimes, :meth:`update` learns from
-the run it recommended, and :func:`store_predictor` / :func:`load_predictor` carry the state
-(weights, alpha, update count) across sessions exactly. Runs that share a store learn through
+prediction's loss, learn from the observed accuracy, then add the run's meta-features to the
+encoder's running statistics (:mod:`~nasoa_lib.online.encoding`: inputs are standardised only with
+rows already learned from). The schedule generator (notebook 07) uses the same object:
+:meth:`predict` ranks a grid of candidate regimes, :meth:`update` learns from the run it
+recommended, and :func:`store_predictor` / :func:`load_predictor` carry the state (weights, alpha,
+update count, feature statistics) across sessions exactly. Runs that share a store learn through
 :func:`update_stored_predictor` (lock, reload, update, save), so concurrent runs lose no update.
 """
 
@@ -35,7 +37,7 @@ from nasoa_lib.errors import (
     StoreCorruptedError,
 )
 from nasoa_lib.metafeatures import TARGET_COLUMN
-from nasoa_lib.online.encoding import FeatureEncoder
+from nasoa_lib.online.encoding import FeatureEncoder, RunningStandardizer
 from nasoa_lib.online.network import HedgeMLP, NetworkConfig, bounded_loss
 from nasoa_lib.store import ArtifactStore, atomic_write_bytes
 
@@ -48,7 +50,9 @@ KINDS = ("adaptive", "fixed", "offline")
 PREDICTOR_KIND = "online_predictor"
 """Artifact-store kind under which :func:`store_predictor` keeps predictors (key = name)."""
 PREDICTOR_FILE = "predictor.npz"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 (issue 22): normalised Hedge losses and online-standardised inputs; a format-1 predictor learned
+with other inputs and another Hedge step, so loading it is refused with a hint to re-train."""
 LOCK_TIMEOUT_S = 60.0
 
 
@@ -117,33 +121,48 @@ class AccuracyPredictor:
 
     def update(self, features: Any, accuracy: float) -> float:
         """NASOA's online step for one observed run: predict, return that prediction's bounded loss
-        (the configured loss of the clipped prediction, in [0, 1]), then learn (Eq. 4).
+        (the configured loss of the clipped prediction, in [0, 1]), then learn (Eq. 4) and add the
+        run's meta-features to the input statistics.
 
         An ``offline`` predictor is frozen after :meth:`fit`: it only reports the loss.
         """
-        x = self.encoder.encode(features)
-        if x.shape[0] != 1:
-            raise InvalidMetaFeaturesError(f"update takes one run, got {x.shape[0]} rows",
+        transformed = self.encoder.transform(features)
+        if transformed.shape[0] != 1:
+            raise InvalidMetaFeaturesError(f"update takes one run, got {transformed.shape[0]} rows",
                                            hint="call update once per observed fine-tuning run, in arrival order")
         target = _check_accuracy(accuracy)
         if self.kind == "offline":
             self._check_fitted()
-            prediction = float(self.network.predict(x)[0])
+            prediction = float(self.network.predict(self.encoder.standardize(transformed))[0])
         else:
-            prediction, _, _ = self.network.learn(x[0], target)
+            prediction, _, _ = self.learn_transformed(transformed[0], target)
         self.last_prediction = float(np.clip(prediction, 0.0, 1.0))
         return float(bounded_loss(prediction, target, self.config.loss))
 
+    def learn_transformed(self, transformed: np.ndarray, accuracy: float) -> tuple[float, np.ndarray, np.ndarray]:
+        """:meth:`update` on one row of :meth:`FeatureEncoder.transform` (stage 1): standardise it
+        with the statistics of the rows learned so far, learn, then add it to the statistics.
+        Returns the network's ``(prediction, head losses, alpha used)`` for stream evaluations."""
+        self._check_online()
+        result = self.network.learn(self.encoder.standardize(transformed)[0], accuracy)
+        self.encoder.observe(transformed)
+        return result
+
     def learn_encoded(self, x: np.ndarray, accuracy: float) -> tuple[float, np.ndarray, np.ndarray]:
-        """:meth:`update` on an already encoded row; returns the network's ``(prediction, head
-        losses, alpha used)`` for stream evaluations that record them."""
+        """The network's online step on an already encoded input vector, leaving the encoder's
+        statistics as they are (for benchmarks and tests of the network alone; the protocol is
+        :meth:`update` / :meth:`learn_transformed`)."""
+        self._check_online()
+        return self.network.learn(x, accuracy)
+
+    def _check_online(self) -> None:
         if self.kind == "offline":
             raise InvalidPredictorConfig("an offline predictor does not learn online",
                                          hint="train it once with fit(frame), then only predict")
-        return self.network.learn(x, accuracy)
 
     def fit(self, frame: pd.DataFrame, *, epochs: int | None = None) -> list[float]:
-        """Train an ``offline`` predictor once on ``frame`` (meta-features + ``accuracy``)."""
+        """Train an ``offline`` predictor once on ``frame`` (meta-features + ``accuracy``); the
+        input statistics are those of ``frame``, which the offline MLP sees in full."""
         if self.kind != "offline":
             raise InvalidPredictorConfig(f"fit() is for the offline predictor, not {self.kind!r}",
                                          hint="online predictors learn one run at a time with update()")
@@ -152,8 +171,11 @@ class AccuracyPredictor:
                                            hint="pass meta-dataset rows (nasoa_lib.metadata.load_meta_dataset)")
         if len(frame) == 0:
             raise InvalidMetaFeaturesError("cannot fit on an empty frame", hint="collect meta-dataset rows first")
-        x = self.encoder.encode(frame)
+        transformed = self.encoder.transform(frame)
         y = np.array([_check_accuracy(v) for v in frame[TARGET_COLUMN]], dtype=np.float64)
+        self.encoder.statistics = RunningStandardizer(self.encoder.statistics.mean.size)
+        self.encoder.observe(transformed)
+        x = self.encoder.standardize(transformed)
         history = self.network.fit(x, y, epochs=epochs or self.config.offline_epochs,
                                    batch_size=self.config.offline_batch_size, lr=self.config.offline_lr,
                                    seed=self.seed)
@@ -230,8 +252,12 @@ class AccuracyPredictor:
 
 def _check_format(meta: Mapping[str, Any]) -> Mapping[str, Any]:
     if meta.get("format") != FORMAT_VERSION:
-        raise InvalidPredictorConfig(f"predictor format {meta.get('format')} is not {FORMAT_VERSION}",
-                                     hint="re-train it with this version: nasoa reproduce --only 06 --force (with your --profile)")
+        raise InvalidPredictorConfig(
+            f"predictor format {meta.get('format')} is not this library's {FORMAT_VERSION} (format 2, issue 22: "
+            "Hedge on normalised losses, meta-features standardised online); it cannot continue learning here",
+            hint="re-train it with this version: nasoa reproduce --only 06 --force (with your --profile); "
+                 "a 'service' predictor then restarts from the new 'adaptive' one (delete its folder "
+                 "online_predictor/service in the store)")
     return meta
 
 

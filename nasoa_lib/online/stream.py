@@ -1,9 +1,10 @@
 """The online evaluation behind NASOA Table 3 (section 4.3) and Theorem 1's regret (notebook 06).
 
 Every predictor sees the meta-dataset as a **stream**: row ``t`` is predicted with what was learned
-from rows ``0..t-1``, then learned (:meth:`AccuracyPredictor.update`'s protocol). The cumulative
-error of those online predictions is reported over the whole stream, over the 20-40 % segment and
-over the 80-100 % segment, as in Table 3. The offline fixed MLP is trained once on the first 80 %
+from rows ``0..t-1`` (network weights, alpha, and the statistics that standardise its inputs), then
+learned (:meth:`AccuracyPredictor.update`'s protocol). The cumulative error of those online
+predictions is reported over the whole stream, over the 20-40 % segment and over the 80-100 %
+segment, as in Table 3. The offline fixed MLP is trained once on the first 80 %
 of the same ordering (the paper's 24K/6K split) and scored on the remaining 80-100 % segment only.
 
 Orderings: ordering 0 is the arrival (collection) order of the meta-dataset; ordering ``k >= 1``
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STREAM_KIND = "online_stream"
-STREAM_VERSION = 1
+STREAM_VERSION = 2  # 2: issue 22 (normalised Hedge losses, inputs standardised online)
 SEGMENTS: dict[str, tuple[float, float]] = {"all": (0.0, 1.0), "20-40%": (0.2, 0.4), "80-100%": (0.8, 1.0)}
 ADAPTIVE_LABEL = PAPER_ADAPTIVE_LABEL
 OFFLINE_LABEL = "Offline fixed MLP (L=10)"
@@ -172,7 +173,10 @@ def stream_order(n: int, ordering: int) -> np.ndarray:
 def average_regret(alphas: np.ndarray, head_losses: np.ndarray) -> np.ndarray:
     """Empirical average regret of the alpha sequence against the best fixed alpha in hindsight
     (Theorem 1): ``1/T sum_t alpha_t . L_t - min_alpha 1/T sum_t alpha . L_t`` for every ``T``.
-    The minimum over the simplex of a linear function sits at a vertex: the best single head."""
+    The minimum over the simplex of a linear function sits at a vertex: the best single head.
+    ``head_losses`` are the recorded bounded losses (what a user pays), not the per-step normalised
+    ones Hedge updates with (:func:`~nasoa_lib.online.network.normalized_losses`), for which
+    Theorem 1's bound is stated."""
     alphas = np.asarray(alphas, dtype=np.float64)
     head_losses = np.asarray(head_losses, dtype=np.float64)
     steps = np.arange(1, len(alphas) + 1, dtype=np.float64)
@@ -189,7 +193,8 @@ def hedge_reference(steps: np.ndarray, heads: int) -> np.ndarray:
 
 
 def fingerprint(x: np.ndarray, y: np.ndarray, models: Sequence[str]) -> str:
-    """Content hash of an encoded stream (changes when any row, target or the model list changes)."""
+    """Content hash of a stream (its stage-1 rows, :meth:`FeatureEncoder.transform`; changes when
+    any row, target or the model list changes)."""
     digest = hashlib.sha256()
     digest.update("\x1f".join(models).encode("utf-8"))
     digest.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
@@ -202,17 +207,18 @@ def fingerprint(x: np.ndarray, y: np.ndarray, models: Sequence[str]) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def run_online(predictor: AccuracyPredictor, x: np.ndarray, y: np.ndarray,
+def run_online(predictor: AccuracyPredictor, transformed: np.ndarray, y: np.ndarray,
                record_alpha: bool = True) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Feed encoded rows one at a time (predict, then learn). Returns the clipped online
-    predictions and, if ``record_alpha``, the alpha used and every head's loss at each step."""
+    """Feed rows of :meth:`FeatureEncoder.transform` one at a time (standardise with the rows seen
+    so far, predict, learn, add the row to the statistics). Returns the clipped online predictions
+    and, if ``record_alpha``, the alpha used and every head's loss at each step."""
     n = len(y)
     predictions = np.empty(n)
     heads = len(predictor.alpha)
     alphas = np.empty((n, heads)) if record_alpha else None
     losses = np.empty((n, heads)) if record_alpha else None
     for t in range(n):
-        prediction, head_losses, alpha = predictor.learn_encoded(x[t], float(y[t]))
+        prediction, head_losses, alpha = predictor.learn_transformed(transformed[t], float(y[t]))
         predictions[t] = prediction
         if record_alpha:
             alphas[t] = alpha
@@ -293,7 +299,7 @@ def run_one(frame: pd.DataFrame, models: Sequence[str], label: str, kind: str, c
     if kind == "offline":
         predictions = run_offline(predictor, stream, train_fraction)
     else:
-        predictions, alphas, losses = run_online(predictor, predictor.encoder.encode(stream), y,
+        predictions, alphas, losses = run_online(predictor, predictor.encoder.transform(stream), y,
                                                  record_alpha=kind == "adaptive")
     seconds = time.perf_counter() - start
     return StreamRun(label, kind, config.depth, ordering, order, predictions, y, seconds, alphas, losses, predictor)
@@ -413,7 +419,7 @@ def evaluate_stream(frame: pd.DataFrame, config: OnlineConfig, store: ArtifactSt
     frame = check_stream(frame, meta_test)
     models = tuple(sorted({str(m) for m in frame["model"].unique()} | {str(m) for m in models}))
     encoder = FeatureEncoder(models)
-    fp = fingerprint(encoder.encode(frame), frame[TARGET_COLUMN].to_numpy(dtype=np.float64), models)
+    fp = fingerprint(encoder.transform(frame), frame[TARGET_COLUMN].to_numpy(dtype=np.float64), models)
     jobs = [(label, kind, config.predictor_config(depth), ordering)
             for ordering in range(config.orderings) for label, kind, depth in config.contenders()]
     runs = []
@@ -447,7 +453,7 @@ def plan(frame: pd.DataFrame, config: OnlineConfig, probe_rows: int = 200) -> pd
             seconds = (time.perf_counter() - start) * config.offline_epochs
             rate = float("nan")
         else:
-            run_online(predictor, predictor.encoder.encode(probe), probe[TARGET_COLUMN].to_numpy(dtype=np.float64),
+            run_online(predictor, predictor.encoder.transform(probe), probe[TARGET_COLUMN].to_numpy(dtype=np.float64),
                        record_alpha=kind == "adaptive")
             rate = len(probe) / (time.perf_counter() - start)
             seconds = n / rate
