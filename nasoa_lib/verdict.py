@@ -171,6 +171,36 @@ def ratio(claim: str, ratios: Sequence[float], direction: Direction = "greater",
                    "t interval of log ratios", unit, noise_floor, evidence, 1.0)
 
 
+def proportion(claim: str, accuracy: float, images: int, direction: Direction = "greater", *,
+               threshold: float = 0.0, unit: str = "", noise_floor: float = float("nan"),
+               evidence: str = "") -> Verdict:
+    """The claim "this accuracy is above ``threshold``" for one accuracy measured on ``images``
+    test images: :func:`one_sample` on its per-image 0/1 outcomes (the t interval of their mean),
+    so a proportion is decided by the same rule as every other mean."""
+    v = one_sample(claim, _outcomes(accuracy, images), direction, unit=unit, noise_floor=noise_floor,
+                   evidence=evidence, threshold=threshold)
+    return Verdict(**{**v.to_dict(), "method": "t interval of per-image outcomes"})
+
+
+def two_proportions(claim: str, accuracy_a: float, images_a: int, accuracy_b: float, images_b: int,
+                    direction: Direction = "greater", *, unit: str = "", noise_floor: float = float("nan"),
+                    evidence: str = "") -> Verdict:
+    """The claim "accuracy ``a`` beats accuracy ``b``", each measured on its own test images:
+    :func:`two_sample` (Welch) on the two sets of per-image 0/1 outcomes."""
+    v = two_sample(claim, _outcomes(accuracy_a, images_a), _outcomes(accuracy_b, images_b), direction,
+                   unit=unit, noise_floor=noise_floor, evidence=evidence)
+    return Verdict(**{**v.to_dict(), "method": "Welch interval of per-image outcomes"})
+
+
+def _outcomes(accuracy: float, images: int) -> np.ndarray:
+    """``images`` 0/1 outcomes whose mean is ``accuracy`` (rounded to whole images)."""
+    if images < 1 or not 0.0 <= accuracy <= 1.0:
+        raise InvalidArgumentError(f"accuracy {accuracy!r} on {images!r} images is not a proportion",
+                                   hint="pass an accuracy in [0, 1] and a positive number of test images")
+    correct = int(round(accuracy * images))
+    return np.r_[np.ones(correct), np.zeros(images - correct)]
+
+
 def bootstrap(claim: str, units: Sequence[object] | np.ndarray | pd.DataFrame,
               statistic: Callable[[np.ndarray | pd.DataFrame], float], direction: Direction = "greater", *,
               unit: str = "", noise_floor: float = float("nan"), evidence: str = "",

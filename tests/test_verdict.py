@@ -132,3 +132,23 @@ def test_kendall_tau_b_matches_scipy_with_ties_and_is_nan_on_constants():
         assert V.rank_correlation(x, y, "kendall") == pytest.approx(stats.kendalltau(x, y).statistic)
     assert V.rank_correlation([1, 2, 3], [3, 2, 1], "kendall") == pytest.approx(-1.0)
     assert np.isnan(V.rank_correlation([1, 1, 1], [1, 2, 3], "kendall"))
+
+
+def test_proportion_is_the_t_interval_of_per_image_outcomes():
+    """31.7 % of 5,000 images is far above a 10 % floor; 11 % of 200 images is not distinguishable from it."""
+    v = V.proportion("above the floor", 0.317, 5000, threshold=0.10)
+    p, n = 0.317, 5000
+    half = stats.t.ppf(0.975, n - 1) * np.sqrt(p * (1 - p) / (n - 1))
+    assert v.effect == pytest.approx(p) and v.n == n
+    assert (v.ci_low, v.ci_high) == pytest.approx((p - half, p + half))
+    assert v.verdict == V.HOLDS
+    assert V.proportion("above the floor", 0.11, 200, threshold=0.10).verdict == V.INCONCLUSIVE
+    assert V.proportion("above the floor", 0.02, 2000, threshold=0.10).verdict == V.DOES_NOT_HOLD
+    with pytest.raises(InvalidArgumentError):
+        V.proportion("bad", 1.5, 100)
+
+
+def test_two_proportions_is_welch_on_outcomes():
+    v = V.two_proportions("a beats b", 0.30, 5000, 0.25, 5000)
+    assert v.effect == pytest.approx(0.05) and v.verdict == V.HOLDS
+    assert V.two_proportions("a beats b", 0.30, 100, 0.29, 100).verdict == V.INCONCLUSIVE

@@ -84,3 +84,20 @@ def test_matched_accuracy_ratio_and_dominance():
     assert r.loc["resnet18", "step_time_ratio"] == pytest.approx(4.0) and r.loc["resnet18", "dominated"]
     assert np.isnan(r.loc["resnet50", "step_time_ratio"]) and not r.loc["resnet50", "dominated"]
     assert r.loc["tiny", "step_time_ratio"] == pytest.approx(0.5) and not r.loc["tiny", "dominated"]
+
+
+def test_matched_accuracy_tolerance_and_floor():
+    """A zoo model within the tolerance matches; nothing below the floor matches or is matched."""
+    table = pd.DataFrame([
+        {"model": "ours/ET-NAS-A", "group": "ours", "source_top1": 0.05, "step_ms": 5.0},
+        {"model": "ours/ET-NAS-B", "group": "ours", "source_top1": 0.295, "step_ms": 20.0},
+        {"model": "resnet18", "group": "baseline", "source_top1": 0.30, "step_ms": 80.0},
+        {"model": "weak", "group": "baseline", "source_top1": 0.04, "step_ms": 40.0},
+    ])
+    r = zoo_comparison.matched_accuracy_ratios(table, tolerance=0.01, floor=0.10).set_index("baseline")
+    assert r.loc["resnet18", "matched_zoo_model"] == "ours/ET-NAS-B"
+    assert not r.loc["resnet18", "dominated"]  # 0.5 points short: matched within tolerance, not dominated
+    assert np.isnan(r.loc["weak", "step_time_ratio"]) and not r.loc["weak", "baseline_above_floor"]
+    assert not r.loc["weak", "dominated"]  # an untrained baseline is not a comparison
+    strict = zoo_comparison.matched_accuracy_ratios(table, tolerance=0.0, floor=0.10).set_index("baseline")
+    assert np.isnan(strict.loc["resnet18", "step_time_ratio"])

@@ -5,6 +5,7 @@ The papers' methods live in their own packages (``space``, ``search``, ``zoo``, 
 experiment and decides its claims with :mod:`nasoa_lib.verdict` (issue 19: drivers apart from
 methods).
 
+* :mod:`.source_pretraining`: notebook 00's shared source pretraining (NASOA section 4.2; issue 23)
 * :mod:`.preliminary`: notebook 01 (NASOA section 4.1, appendix Figs 6-7)
 * :mod:`.nas_search`: notebooks 02-03's claims (NASOA section 4.2, Figs 3 and 9)
 * :mod:`.zoo_comparison`: notebook 04 (Table 2, Figs 4-5)
