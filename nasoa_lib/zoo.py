@@ -98,11 +98,14 @@ def canonical_name(name: str) -> str:
 # ------------------------------------------------------------------------------------ selection
 
 
-def select_zoo(evaluations: pd.DataFrame, k: int) -> pd.DataFrame:
+def select_zoo(evaluations: pd.DataFrame, k: int, floor: float | None = None) -> pd.DataFrame:
     """K models of the feasible Pareto front spanning its step-time range, named by size.
 
-    Targets are K log-spaced step times from the front's fastest to its slowest model; each takes
-    the nearest unused front point (in log step time). A front with <= K points is taken whole.
+    Only front points whose proxy top-1 reaches ``floor`` are candidates (issue 17: the smallest
+    baseline's proxy accuracy, :func:`proxy_floor`; ``None``: no floor); fewer than K above it give
+    a smaller zoo, and none above it give the front's most accurate point alone (logged). Targets
+    are K log-spaced step times from the candidates' fastest to their slowest model; each takes
+    the nearest unused front point (in log step time). A front with <= K candidates is taken whole.
     """
     df = evaluations[evaluations["feasible"] & evaluations["proxy_top1"].notna()]
     df = df.drop_duplicates("code")
@@ -110,6 +113,16 @@ def select_zoo(evaluations: pd.DataFrame, k: int) -> pd.DataFrame:
         raise ArtifactNotFoundError("no feasible evaluated architecture to build a zoo from",
                                     hint="run the searches first: nasoa reproduce --only 02,03 (with your --profile)")
     front = pareto_front(df).reset_index(drop=True)
+    if floor is not None:
+        above = front[front["proxy_top1"] >= floor].reset_index(drop=True)
+        if above.empty:
+            log.warning("no front model reaches the zoo's floor (proxy top-1 %.4f); the zoo is the front's most "
+                        "accurate model alone", floor)
+            above = front.sort_values("proxy_top1").tail(1).reset_index(drop=True)
+        elif len(above) < k:
+            log.warning("only %d front models reach the zoo's floor (proxy top-1 %.4f): a zoo of %d", len(above),
+                        floor, len(above))
+        front = above
     if len(front) <= k:
         chosen = list(range(len(front)))
     else:
@@ -123,6 +136,21 @@ def select_zoo(evaluations: pd.DataFrame, k: int) -> pd.DataFrame:
     out = front.iloc[chosen].sort_values("step_ms").reset_index(drop=True)
     out.insert(0, "name", [zoo_name(i) for i in range(len(out))])
     return out
+
+
+def proxy_floor(ctx, backend) -> dict | None:
+    """The zoo's accuracy floor: the proxy evaluation of the profile's ``zoo.floor_model`` (a
+    baseline, trained on the search's proxy like every candidate, with no T_m: it may be slower),
+    or ``None`` when the profile sets no floor. Stored like every evaluation (read back on a rerun)."""
+    from nasoa_lib.search.evaluate import evaluate_codes
+
+    model = ZooConfig.from_profile(ctx.profile).floor_model
+    if model is None:
+        return None
+    records, _ = evaluate_codes([model], profile=ctx.profile, proxy=ctx.config.proxy, step=ctx.step, t_max_ms=float("inf"),
+                                store=ctx.store, backend=backend, num_classes=ctx.num_classes,
+                                context={"search": "zoo floor"})
+    return records[0]
 
 
 def released_fitting(profile: Profile | str, t_max_ms: float, store: ArtifactStore | None = None) -> list[str]:
@@ -227,14 +255,15 @@ def make_card(name: str, code: str, profile: Profile | str, store: ArtifactStore
 
 
 def build_zoo(profile: Profile | str, evaluations: pd.DataFrame, store: ArtifactStore | None = None,
-              progress: bool = True) -> list[ModelCard]:
-    """Select K Pareto models, pretrain and card them, record the zoo and write its step-time table."""
+              progress: bool = True, floor: float | None = None) -> list[ModelCard]:
+    """Select K Pareto models above ``floor`` (:func:`select_zoo`), pretrain and card them, record
+    the zoo and write its step-time table."""
     from nasoa_lib.provenance import provenance
 
     prof = resolve_profile(profile)
     store = _store(prof, store)
     cfg = ZooConfig.from_profile(prof)
-    chosen = select_zoo(evaluations, cfg.size)
+    chosen = select_zoo(evaluations, cfg.size, floor)
     cards = [make_card(r["name"], r["code"], prof, store, proxy_top1=float(r["proxy_top1"]), progress=progress)
              for _, r in chosen.iterrows()]
     members = {c.name: c.key for c in cards}

@@ -37,6 +37,18 @@ def test_selection_spans_the_front_and_names_by_size():
     assert zoo.select_zoo(_evaluations(), 20)["code"].tolist() == [f"front{i}" for i in range(10)]
 
 
+def test_selection_keeps_only_front_models_above_the_floor():
+    """Issue 17: the zoo spans the front *above* the smallest baseline's proxy accuracy."""
+    chosen = zoo.select_zoo(_evaluations(), 4, floor=0.25)
+    assert (chosen["proxy_top1"] >= 0.25).all() and len(chosen) == 4
+    assert chosen["step_ms"].iloc[0] > 5  # the fast, inaccurate end of the front is gone
+    assert chosen["code"].iloc[-1] == "front9"
+    few = zoo.select_zoo(_evaluations(), 4, floor=0.38)  # only front9 (0.4) reaches it: a zoo of one
+    assert few["code"].tolist() == ["front9"]
+    none = zoo.select_zoo(_evaluations(), 4, floor=0.99)  # nothing reaches it: the most accurate alone
+    assert none["code"].tolist() == ["front9"]
+
+
 def test_names_are_prefixed_apart_from_the_released_models():
     assert zoo.canonical_name("ET-NAS-C") == "ours/ET-NAS-C"
     assert zoo.canonical_name("released/ET-NAS-C") == "released/ET-NAS-C"

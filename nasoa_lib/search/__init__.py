@@ -53,7 +53,9 @@ from nasoa_lib.search.stages import (
     block_search,
     check_reachable,
     macro_search,
+    macro_spec,
     random_search,
+    random_spec,
     reference_blocks,
     reference_codes,
     search_plan,
@@ -66,5 +68,5 @@ __all__ = [
     "sample_distinct", "SEARCH_KIND", "STATE_KIND", "NSGA2Proposer", "RandomProposer", "SearchResult",
     "SearchSpec", "SearchState", "hypervolume_curve", "load_state", "objectives", "pareto_front",
     "run_search", "REFERENCE_BLOCKS", "SearchContext", "best_blocks", "block_search", "check_reachable",
-    "macro_search", "random_search", "reference_blocks", "reference_codes", "search_plan",
+    "macro_search", "macro_spec", "random_search", "random_spec", "reference_blocks", "reference_codes", "search_plan",
 ]

@@ -59,7 +59,8 @@ class SearchConfig:
     the fixed skeleton ``block_skeleton`` (a ``WIDTH_MACRO`` string); ``reference_widths``: stem
     widths of the Basic / Bottleneck / inverted-bottleneck reference blocks of appendix Fig. 9.
     ``macro_*``: the macro-level search over the ``macro_top_blocks`` best blocks and a macro
-    sub-space. ``random_evaluations``: budget of the random-search baseline (``None``: the same
+    sub-space. ``surrogate_repetitions``: seeds of each search replayed on the surrogate of the real
+    evaluations (:mod:`nasoa_lib.search.surrogate`). ``random_evaluations``: budget of the random-search baseline (``None``: the same
     number of evaluations as the macro NSGA-II). ``measure_threads``: threads of the parent's
     step-time measurements (``None``: the profile's ``threads``, the whole device; on a shared,
     oversubscribed CPU a 2-thread OpenMP step can be 100x slower than 1 thread, so the smoke
@@ -89,6 +90,7 @@ class SearchConfig:
     random_evaluations: int | None = None
     seed: int = 0
     measure_threads: int | None = None
+    surrogate_repetitions: int = 10
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.threads_per_worker < 1:
@@ -165,12 +167,16 @@ class ZooConfig:
     ``released``: released ET-NAS names pretrained beside ours (``None``: every released model whose
     measured step time is within ``t_max_ms`` of the search); ``inference_batch``: batch of the
     inference-time column of Table 2; ``timing_rounds``: ABBA rounds of Table 2's interleaved
-    timing (the profile's ``measure: steps`` timed steps per model, spread over the rounds)."""
+    timing (the profile's ``measure: steps`` timed steps per model, spread over the rounds);
+    ``floor_model``: a baseline whose proxy top-1 (same proxy, no T_m) is the zoo's accuracy floor
+    (issue 17: a zoo member less accurate than the smallest baseline is not worth pretraining;
+    ``None``: no floor)."""
 
     size: int
     released: tuple[str, ...] | None = None
     inference_batch: int = 64
     timing_rounds: int = 4
+    floor_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.size < 1:

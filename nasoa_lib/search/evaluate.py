@@ -99,14 +99,14 @@ def measure_costs(code: str, profile, step: StepSpec, num_classes: int, store: A
     With ``t_max_ms``, one probe step comes first; a probe over :data:`PROBE_FACTOR` x T_m is the
     recorded step time (``step_samples`` 1) and the candidate is infeasible without more steps."""
     from nasoa_lib import measure
-    from nasoa_lib.builder import build
+    from nasoa_lib.train import build_model
 
     prof = resolve_profile(profile)
     key = cost_key(code, step, prof.name, t_max_ms)
     found = store.get(COST_KIND, key)
     if found is not None:
         return found
-    model = build(code, num_classes, image_size=step.image_size, small_image_stem=small_image_stem(prof))
+    model = build_model(code, num_classes, step.image_size, small_image_stem(prof))
     timing = None
     if t_max_ms is not None:
         probe = measure.measure_step_time(model, step.batch_size, step.image_size, num_classes=num_classes,

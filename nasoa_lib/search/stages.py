@@ -157,12 +157,26 @@ def best_blocks(result: SearchResult, k: int) -> list[str]:
     return chosen[:k]
 
 
+def macro_spec(ctx: SearchContext, blocks: Sequence[str]) -> SearchSpec:
+    """The macro-level NSGA-II's spec (population, generations, space, seed of the profile)."""
+    cfg = ctx.config
+    return _spec(ctx, "macro", "nsga2", macro_space(ctx, blocks), cfg.macro_population, cfg.macro_generations)
+
+
+def random_spec(ctx: SearchContext, blocks: Sequence[str]) -> SearchSpec:
+    """The random-search baseline's spec: the macro NSGA-II's evaluation budget
+    (``search.random_evaluations`` overrides it) in generations of ``workers`` samples."""
+    cfg = ctx.config
+    budget = cfg.random_evaluations or cfg.evaluations("macro")
+    generations = 1 + int(np.ceil(max(0, budget - cfg.macro_population) / cfg.workers))
+    return _spec(ctx, "random", "random", macro_space(ctx, blocks), cfg.macro_population, generations)
+
+
 def macro_search(ctx: SearchContext, blocks: Sequence[str], backend: Backend, progress: bool = True,
                  stop_after: int | None = None) -> SearchResult:
     """Macro-level NSGA-II over the best blocks (NASOA section 4.2, second stage)."""
     check_reachable(ctx, fastest_macro_codes(ctx, blocks))
-    cfg = ctx.config
-    spec = _spec(ctx, "macro", "nsga2", macro_space(ctx, blocks), cfg.macro_population, cfg.macro_generations)
+    spec = macro_spec(ctx, blocks)
     return run_search(spec, store=ctx.store, backend=backend, num_classes=ctx.num_classes, progress=progress,
                       stop_after=stop_after)
 
@@ -170,10 +184,7 @@ def macro_search(ctx: SearchContext, blocks: Sequence[str], backend: Backend, pr
 def random_search(ctx: SearchContext, blocks: Sequence[str], backend: Backend, progress: bool = True) -> SearchResult:
     """The random-search baseline on the macro space with the macro NSGA-II's evaluation budget
     (``search.random_evaluations`` overrides it)."""
-    cfg = ctx.config
-    budget = cfg.random_evaluations or cfg.evaluations("macro")
-    generations = 1 + int(np.ceil(max(0, budget - cfg.macro_population) / cfg.workers))
-    spec = _spec(ctx, "random", "random", macro_space(ctx, blocks), cfg.macro_population, generations)
+    spec = random_spec(ctx, blocks)
     return run_search(spec, store=ctx.store, backend=backend, num_classes=ctx.num_classes, progress=progress)
 
 

@@ -83,3 +83,51 @@ def final_hypervolumes(curves: Sequence[pd.DataFrame]) -> pd.DataFrame:
         frame = frame.assign(repetition=0)
     last = frame.sort_values("evaluations").groupby(["repetition", "algorithm"]).hypervolume.last()
     return last.unstack("algorithm")
+
+
+# ------------------------------------------------------- NSGA-II vs random, repeated on a surrogate
+
+
+def surrogate_fidelity(held_out: pd.DataFrame) -> pd.DataFrame:
+    """How well the surrogate orders architectures it was not fitted on: Kendall tau of k-fold
+    held-out predictions with the measured proxy top-1 and step time (Fisher-z intervals).
+    ``held_out`` comes from :func:`nasoa_lib.search.surrogate.held_out_predictions`."""
+    trained = held_out.dropna(subset=["proxy_top1"])
+    return verdict.table([
+        verdict.correlation("The surrogate ranks held-out architectures' proxy top-1 like the proxy",
+                            trained.proxy_top1, trained.predicted_top1, "kendall", unit="tau",
+                            evidence=f"{len(trained)} trained architectures, k-fold"),
+        verdict.correlation("The surrogate ranks held-out architectures' step time like the measurement",
+                            held_out.step_ms, held_out.predicted_step_ms, "kendall", unit="tau",
+                            evidence=f"{len(held_out)} measured architectures, k-fold"),
+    ])
+
+
+def replayed_hypervolumes(ctx: SearchContext, blocks: Sequence[str], evaluations: pd.DataFrame,
+                          repetitions: int) -> pd.DataFrame:
+    """NSGA-II and random search, each replayed ``repetitions`` times (seeds 1..n; the live runs
+    used the profile's seed) with the live runs' specs against a surrogate fitted on
+    ``evaluations`` (every real evaluation of notebooks 02-03): their hypervolume after each
+    evaluation, with ``algorithm`` and ``repetition`` columns."""
+    from nasoa_lib.search import hypervolume_curve, macro_spec, random_spec
+    from nasoa_lib.search import surrogate
+
+    fitted = surrogate.fit(evaluations, ctx.num_classes, ctx.step.image_size, ctx.config.t_max_ms)
+    seeds = [ctx.config.seed + 1 + i for i in range(repetitions)]
+    curves = []
+    for name, spec in (("NSGA-II", macro_spec(ctx, blocks)), ("random search", random_spec(ctx, blocks))):
+        runs = surrogate.replay(spec, fitted, seeds)
+        for seed, run in runs.groupby("repetition"):
+            curves.append(hypervolume_curve(run.reset_index(drop=True), ctx.config.t_max_ms)
+                          .assign(algorithm=name, repetition=int(seed)))
+    return pd.concat(curves, ignore_index=True)
+
+
+def hypervolume_band(curves: pd.DataFrame) -> pd.DataFrame:
+    """Per algorithm and evaluation count: mean hypervolume over repetitions with its t interval."""
+    rows = []
+    for (algorithm, n), grp in curves.groupby(["algorithm", "evaluations"]):
+        mean, lo, hi = verdict.t_interval(grp.hypervolume)
+        rows.append({"algorithm": algorithm, "evaluations": int(n), "mean": mean, "ci_low": lo, "ci_high": hi,
+                     "repetitions": len(grp)})
+    return pd.DataFrame(rows)
