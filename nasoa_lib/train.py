@@ -52,6 +52,10 @@ CHECKPOINT_FILE = "checkpoint.pt"
 EVAL_BATCH = 500
 AUGMENT_PADDING = 4
 """Padding (pixels) of the pretraining's random flip + crop (``recipe.augment``)."""
+SUBSET_SEED = 0
+"""Seed of a recipe's class subset and validation hold-out: fixed, so every seed of a proxy trains
+on the same classes and is scored on the same images."""
+LATER_FIELDS = ("classes", "validation_per_class")
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,12 @@ class PretrainRecipe:
     ``images_per_class`` / ``test_images_per_class`` subsample the source set (``None`` = all) so
     the smoke profile can pretrain on a few hundred images; ``small_image_stem`` is the stem choice
     of :func:`nasoa_lib.models.create` (it changes the weights, so it is part of the recipe).
+
+    A search's proxy (:class:`nasoa_lib.search.ProxySpec`) also uses ``classes`` (train on a fixed
+    subset of that many source classes, drawn once with seed :data:`SUBSET_SEED`) and
+    ``validation_per_class`` (score the model on that many *training-split* images per class held out
+    from its training, the same images for every seed, instead of the test split: a search selects
+    on validation, never on the test images its models are later reported on).
     """
 
     epochs: int
@@ -74,6 +84,8 @@ class PretrainRecipe:
     images_per_class: int | None = None
     test_images_per_class: int | None = None
     small_image_stem: bool = False
+    classes: int | None = None
+    validation_per_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.lr <= 0:
@@ -81,9 +93,20 @@ class PretrainRecipe:
                 f"pretrain recipe needs epochs >= 1, batch_size >= 2, lr > 0; got {self}",
                 hint="fix epochs, batch_size and lr in the profile's pretrain: section",
             )
+        for name in ("classes", "validation_per_class"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ProfileConfigError(f"pretrain recipe {name}={value!r} must be >= 1 or null",
+                                         hint=f"set {name} to a positive number, or null for the default")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The recipe as stored and hashed. ``classes`` and ``validation_per_class`` (added later)
+        are left out while unset, so the keys of pretrainings stored before them stay valid."""
+        d = asdict(self)
+        for name in LATER_FIELDS:
+            if d[name] is None:
+                del d[name]
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "PretrainRecipe":
@@ -394,6 +417,7 @@ def pretrain(
         "num_classes": num_classes,
         "train_images": len(y_train),
         "test_images": len(y_test),
+        "scored_on": "test" if recipe.validation_per_class is None else "validation",
         "source_top1": epoch_log[-1]["test_top1"],
         "curve": epoch_log,
         "train_seconds": sum(e["train_seconds"] for e in epoch_log),
@@ -449,19 +473,44 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
 def _source_tensors(
     source: str, recipe: PretrainRecipe, image_size: int, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Training and scoring tensors of ``recipe`` on ``source``: the class subset (relabelled
+    0..k-1), the training images (a per-class subset drawn with ``seed``) and the scoring images
+    (the held-out validation images, or a per-class subset of the test split)."""
     from nasoa_lib.data import load_dataset
     from nasoa_lib.data.transforms import to_tensor
 
     data = load_dataset(source)
-    train_idx = _per_class_subset(data.y_train, recipe.images_per_class, seed)
-    test_idx = _per_class_subset(data.y_test, recipe.test_images_per_class, seed + 1)
+    keep = _class_subset(int(data.num_classes), recipe.classes)
+    labels = {int(c): i for i, c in enumerate(keep)}
+    train_pool = np.flatnonzero(np.isin(data.y_train, keep))
+    if recipe.validation_per_class is not None:
+        held = _per_class_subset(data.y_train[train_pool], recipe.validation_per_class, SUBSET_SEED)
+        score_x, score_y = data.x_train, data.y_train
+        score_idx = train_pool[held]
+        train_pool = np.delete(train_pool, held)
+    else:
+        score_x, score_y = data.x_test, data.y_test
+        test_pool = np.flatnonzero(np.isin(data.y_test, keep))
+        score_idx = test_pool[_per_class_subset(data.y_test[test_pool], recipe.test_images_per_class, seed + 1)]
+    train_idx = train_pool[_per_class_subset(data.y_train[train_pool], recipe.images_per_class, seed)]
+
+    def relabel(y: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.array([labels[int(v)] for v in y], dtype=np.int64))
+
     return (
         to_tensor(data.x_train[train_idx], image_size),
-        torch.from_numpy(data.y_train[train_idx].astype(np.int64)),
-        to_tensor(data.x_test[test_idx], image_size),
-        torch.from_numpy(data.y_test[test_idx].astype(np.int64)),
-        int(data.num_classes),
+        relabel(data.y_train[train_idx]),
+        to_tensor(score_x[score_idx], image_size),
+        relabel(score_y[score_idx]),
+        len(keep),
     )
+
+
+def _class_subset(num_classes: int, classes: int | None) -> np.ndarray:
+    """All classes, or ``classes`` of them drawn once with :data:`SUBSET_SEED` (sorted)."""
+    if classes is None or classes >= num_classes:
+        return np.arange(num_classes)
+    return np.sort(np.random.default_rng(SUBSET_SEED).choice(num_classes, classes, replace=False))
 
 
 def _per_class_subset(labels: np.ndarray, per_class: int | None, seed: int) -> np.ndarray:

@@ -90,3 +90,22 @@ def test_comparison_claims_pair_tasks_and_apply_margins():
     assert zoo_gain.effect == pytest.approx(15.0) and zoo_gain.verdict == V.HOLDS and zoo_gain.n == 6
     assert table.noise_floor.iloc[0] == pytest.approx(
         V.accuracy_standard_error(pd.DataFrame(rows).accuracy, 64) * 100)
+
+
+def test_proxy_fidelity_ranks_proxies_by_their_taus():
+    """A proxy that orders 10 architectures like the full recipe has fidelity tau 1; one whose
+    second seed reverses the first has repeatability -1; CPU-minutes come from training seconds."""
+    rows = []
+    for a in range(10):
+        for seed in (0, 1):
+            rows.append({"arch": f"a{a}", "proxy": "good", "seed": seed, "proxy_top1": 0.1 + 0.01 * a + 0.001 * seed,
+                         "full_top1": 0.2 + 0.02 * a, "proxy_train_seconds": 60.0, "scored_on": "validation"})
+            rows.append({"arch": f"a{a}", "proxy": "noisy", "seed": seed,
+                         "proxy_top1": 0.1 + 0.01 * (a if seed == 0 else 9 - a), "full_top1": 0.2 + 0.02 * a,
+                         "proxy_train_seconds": 30.0, "scored_on": "validation"})
+    table = search_claims.proxy_fidelity(pd.DataFrame(rows)).set_index("proxy")
+    assert table.loc["good", "fidelity_tau"] == pytest.approx(1.0)
+    assert table.loc["good", "repeatability_tau"] == pytest.approx(1.0)
+    assert table.loc["noisy", "repeatability_tau"] == pytest.approx(-1.0)
+    assert table.loc["good", "cpu_minutes_per_evaluation"] == pytest.approx(1.0)
+    assert table.loc["good", "fidelity_verdict"] == V.HOLDS and table.loc["good", "architectures"] == 10

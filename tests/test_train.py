@@ -138,3 +138,30 @@ def test_a_record_whose_weights_are_gone_is_pretrained_again(tmp_path, monkeypat
     with pytest.raises(ArtifactNotFoundError) as info:
         load_pretrained("resnet18", profile="smoke", recipe=TINY, store=store)
     assert "nasoa reproduce --profile smoke --only 00,01,02,03,05,06" in info.value.hint
+
+
+def test_proxy_subset_scores_on_held_out_training_images():
+    """A proxy recipe (issue 17): a fixed class subset, relabelled; its scoring images are held out
+    of the training split (the same ones for every seed, never trained on, never the test split)."""
+    from nasoa_lib.train import _source_tensors
+
+    recipe = PretrainRecipe(epochs=1, batch_size=8, lr=0.1, images_per_class=10, test_images_per_class=3,
+                            classes=5, validation_per_class=4)
+    x0, y0, v0, w0, k = _source_tensors("tinyimagenet100", recipe, 32, seed=0)
+    x1, y1, v1, w1, _ = _source_tensors("tinyimagenet100", recipe, 32, seed=1)
+    assert k == 5 and sorted(y0.unique().tolist()) == list(range(5)) and len(y0) == 50
+    assert torch.equal(v0, v1) and torch.equal(w0, w1) and len(w0) == 20  # the same held-out images per seed
+    assert not torch.equal(x0, x1)  # seeds draw different training images
+    held = {img.numpy().tobytes() for img in v0}
+    assert not held & {img.numpy().tobytes() for img in torch.cat([x0, x1])}
+    plain = PretrainRecipe(epochs=1, batch_size=8, lr=0.1, images_per_class=2, test_images_per_class=1)
+    assert len(_source_tensors("tinyimagenet100", plain, 32, seed=0)[3]) == 100  # test split, every class
+
+
+def test_recipe_keys_without_the_later_fields_are_unchanged():
+    """Stores written before ``classes`` / ``validation_per_class`` existed keep their keys."""
+    recipe = PretrainRecipe(epochs=3, batch_size=64, lr=0.05)
+    assert "classes" not in recipe.to_dict() and "validation_per_class" not in recipe.to_dict()
+    assert PretrainRecipe.from_dict(recipe.to_dict()) == recipe
+    subset = PretrainRecipe(epochs=3, batch_size=64, lr=0.05, classes=20)
+    assert subset.to_dict()["classes"] == 20 and PretrainRecipe.from_dict(subset.to_dict()) == subset

@@ -21,16 +21,20 @@ from nasoa_lib.train import PretrainRecipe
 class ProxySpec:
     """The short proxy training that scores a candidate (NASOA section 4.2: "a short training
     setting to evaluate each architecture"). It is :class:`~nasoa_lib.train.PretrainRecipe` on a
-    per-class subset of the source set, run by the one training engine (:func:`nasoa_lib.train.pretrain`).
+    per-class subset of the source set (``classes``: of a fixed class subset), run by the one
+    training engine (:func:`nasoa_lib.train.pretrain`), scored on ``validation_per_class`` held-out
+    training images per class (``None``: the test split, which a search should not select on).
     """
 
     epochs: int
     batch_size: int
     lr: float
-    images_per_class: int
+    images_per_class: int | None
     test_images_per_class: int
     warmup_epochs: float = 0.0
     weight_decay: float = 5e-4
+    classes: int | None = None
+    validation_per_class: int | None = None
 
     def recipe(self, small_image_stem: bool = False) -> PretrainRecipe:
         return PretrainRecipe(
@@ -43,10 +47,14 @@ class ProxySpec:
             images_per_class=self.images_per_class,
             test_images_per_class=self.test_images_per_class,
             small_image_stem=small_image_stem,
+            classes=self.classes,
+            validation_per_class=self.validation_per_class,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """As stored in evaluation keys; ``classes`` / ``validation_per_class`` only when set (so
+        evaluations stored before they existed keep their keys)."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k not in ("classes", "validation_per_class")}
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ class SearchConfig:
     the fixed skeleton ``block_skeleton`` (a ``WIDTH_MACRO`` string); ``reference_widths``: stem
     widths of the Basic / Bottleneck / inverted-bottleneck reference blocks of appendix Fig. 9.
     ``macro_*``: the macro-level search over the ``macro_top_blocks`` best blocks and a macro
-    sub-space. ``surrogate_repetitions``: seeds of each search replayed on the surrogate of the real
+    sub-space. ``proxy_classes`` / ``proxy_validation_per_class``: the proxy's class subset and
+    its validation hold-out (:class:`ProxySpec`). ``surrogate_repetitions``: seeds of each search replayed on the surrogate of the real
     evaluations (:mod:`nasoa_lib.search.surrogate`). ``random_evaluations``: budget of the random-search baseline (``None``: the same
     number of evaluations as the macro NSGA-II). ``measure_threads``: threads of the parent's
     step-time measurements (``None``: the profile's ``threads``, the whole device; on a shared,
@@ -91,6 +100,8 @@ class SearchConfig:
     seed: int = 0
     measure_threads: int | None = None
     surrogate_repetitions: int = 10
+    proxy_classes: int | None = None
+    proxy_validation_per_class: int | None = None
 
     def __post_init__(self) -> None:
         if self.workers < 1 or self.threads_per_worker < 1:
@@ -120,6 +131,8 @@ class SearchConfig:
             lr=self.proxy_lr,
             images_per_class=self.proxy_images_per_class,
             test_images_per_class=self.proxy_test_images_per_class,
+            classes=self.proxy_classes,
+            validation_per_class=self.proxy_validation_per_class,
         )
 
     @property

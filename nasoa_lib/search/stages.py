@@ -201,7 +201,8 @@ def search_plan(ctx: SearchContext) -> pd.DataFrame:
     model = build(code, ctx.num_classes, image_size=ctx.step.image_size, small_image_stem=small_image_stem(ctx.profile))
     timing = measure.measure_step_time(model, cfg.proxy_batch_size, ctx.step.image_size, warmup=1, steps=3,
                                        threads=cfg.threads_per_worker)
-    steps = cfg.proxy_epochs * max(1, cfg.proxy_images_per_class * ctx.num_classes // cfg.proxy_batch_size)
+    classes = min(ctx.num_classes, cfg.proxy_classes or ctx.num_classes)
+    steps = cfg.proxy_epochs * max(1, cfg.proxy_images_per_class * classes // cfg.proxy_batch_size)
     per_eval = steps * timing.median_ms / 1000.0 + 2.0
     measure_s = (ctx.step.warmup + ctx.step.steps) * timing.median_ms / 1000.0 * ctx.step.batch_size / cfg.proxy_batch_size + 0.5
     rows = []

@@ -19,8 +19,11 @@ from nasoa_lib.search import SearchContext
 
 
 def proxy_test_images(ctx: SearchContext) -> int:
-    """Test images behind one proxy accuracy (per class x the source's classes)."""
-    return int(ctx.config.proxy_test_images_per_class * ctx.num_classes)
+    """Images behind one proxy accuracy: validation (or test) images per class x the proxy's classes."""
+    cfg = ctx.config
+    classes = min(ctx.num_classes, cfg.proxy_classes or ctx.num_classes)
+    per_class = cfg.proxy_validation_per_class or cfg.proxy_test_images_per_class
+    return int(per_class * classes)
 
 
 def block_complexity(block: str) -> int:
@@ -130,4 +133,31 @@ def hypervolume_band(curves: pd.DataFrame) -> pd.DataFrame:
         mean, lo, hi = verdict.t_interval(grp.hypervolume)
         rows.append({"algorithm": algorithm, "evaluations": int(n), "mean": mean, "ci_low": lo, "ci_high": hi,
                      "repetitions": len(grp)})
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------- which proxy ranks
+
+
+def proxy_fidelity(measured: pd.DataFrame) -> pd.DataFrame:
+    """Per proxy of ``benchmarks/proxy_fidelity.py``'s table: repeatability (Kendall tau between
+    its first two seeds) and fidelity (Kendall tau between its mean top-1 over seeds and the full
+    recipe's source test top-1), each with its Fisher-z interval; CPU-minutes per evaluation
+    (training on this machine) and fidelity per CPU-minute (the issue's choice rule)."""
+    rows = []
+    for proxy, grp in measured.groupby("proxy", sort=False):
+        wide = grp.pivot_table(index="arch", columns="seed", values="proxy_top1")
+        seeds = list(wide.columns)
+        full = grp.groupby("arch").full_top1.first().reindex(wide.index)
+        rep = verdict.correlation(f"{proxy}: repeatable across seeds", wide[seeds[0]], wide[seeds[1]], "kendall",
+                                  unit="tau")
+        fid = verdict.correlation(f"{proxy}: ranks like the full recipe", wide.mean(axis=1), full, "kendall",
+                                  unit="tau")
+        minutes = float(grp.proxy_train_seconds.mean()) / 60
+        rows.append({"proxy": proxy, "architectures": len(wide),
+                     "repeatability_tau": rep.effect, "repeatability_ci": f"[{rep.ci_low:.2f}, {rep.ci_high:.2f}]",
+                     "fidelity_tau": fid.effect, "fidelity_ci": f"[{fid.ci_low:.2f}, {fid.ci_high:.2f}]",
+                     "fidelity_verdict": fid.verdict, "cpu_minutes_per_evaluation": minutes,
+                     "fidelity_per_cpu_minute": fid.effect / minutes if minutes > 0 else float("nan"),
+                     "scored_on": ", ".join(sorted(set(grp.scored_on)))})
     return pd.DataFrame(rows)
