@@ -7,7 +7,7 @@ distributions), the number of finished epochs and the per-epoch history. Writes 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore
@@ -15,7 +15,15 @@ if TYPE_CHECKING:
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
-def save_checkpoint(store: ArtifactStore, kind: str, key: str, epoch: int, history: list, **stateful: Any) -> dict:
+class Stateful(Protocol):
+    """What a checkpoint saves and restores: a network, an optimizer, a scheduler, a distribution."""
+
+    def state_dict(self) -> Mapping[str, Any]: ...
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> Any: ...
+
+
+def save_checkpoint(store: ArtifactStore, kind: str, key: str, epoch: int, history: list, **stateful: Stateful | None) -> dict:
     """Write ``{name: obj.state_dict()} + epoch + history`` (a ``None`` object is stored as ``None``)."""
     state = {name: None if obj is None else obj.state_dict() for name, obj in stateful.items()}
     state.update(epoch=int(epoch), history=list(history))
@@ -30,7 +38,7 @@ def load_checkpoint(store: ArtifactStore, kind: str, key: str) -> dict | None:
     return store.load_torch(kind, key, CHECKPOINT_FILE)
 
 
-def restore(state: dict, **stateful: Any) -> tuple[int, list]:
+def restore(state: dict, **stateful: Stateful | None) -> tuple[int, list]:
     """Load each named object's saved ``state_dict`` (skipping ones saved as ``None``); returns
     ``(finished epochs, history)``."""
     for name, obj in stateful.items():
@@ -39,7 +47,7 @@ def restore(state: dict, **stateful: Any) -> tuple[int, list]:
     return int(state["epoch"]), list(state["history"])
 
 
-def resume(store: ArtifactStore, kind: str, key: str, **stateful: Any) -> tuple[int, list]:
+def resume(store: ArtifactStore, kind: str, key: str, **stateful: Stateful | None) -> tuple[int, list]:
     """Restore the objects from the last checkpoint of ``(kind, key)``: ``(0, [])`` when there is none."""
     state = load_checkpoint(store, kind, key)
     return (0, []) if state is None else restore(state, **stateful)

@@ -35,6 +35,8 @@ from nasoa_lib.errors import InvalidDataError, ProfileConfigError
 from nasoa_lib.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from nasoa_lib.store import ArtifactStore
     from nasoa_lib.train import Pretrained
 
@@ -268,7 +270,7 @@ class MetaFeatureConfig:
         return asdict(self)
 
 
-def penultimate_features(net: Any, images: np.ndarray, image_size: int, batch_size: int = 256) -> np.ndarray:
+def penultimate_features(net: nn.Module, images: np.ndarray, image_size: int, batch_size: int = 256) -> np.ndarray:
     """Pooled penultimate features ``(N, dim)`` of uint8 NHWC ``images`` (eval mode, no gradient)."""
     import torch
 

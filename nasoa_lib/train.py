@@ -13,12 +13,15 @@ kind ``pretrained`` plus its ``weights.pt`` artifact, keyed by :func:`pretrain_k
 source, recipe, profile, image size, seed); asking again loads it instead of training, and a
 record whose weights file is gone is trained again (the store drops it) instead of failing.
 
-:func:`run_epochs` is the one epoch loop over shuffled batches (augmentation, forward, backward,
+:func:`epoch_loop` is the one epoch loop of the library: per epoch a batch order, a step per batch
+that returns a record, ``progress`` after each step and ``on_epoch_end`` with the epoch's records.
+:func:`run_epochs` is its supervised form over shuffled batches (augmentation, forward, backward,
 optimizer and scheduler step, per-epoch loss/accuracy/seconds, ``on_batch_end`` / ``on_epoch_end``
-hooks); ``pretrain`` and the feature-history training (:mod:`nasoa_lib.estimate.training`) both
-run on it. The NSS super networks (:mod:`nasoa_lib.nss`) keep their own loops: each step draws an
-architecture (path) from a per-epoch numpy generator, and the search alternates weight and
-architecture steps on two halves of the data.
+hooks); ``pretrain`` and the feature-history training (:mod:`nasoa_lib.estimate.training`) both run
+on it. The NSS super networks (:mod:`nasoa_lib.nss`) run on :func:`epoch_loop` with their own steps:
+each draws an architecture (path) from the epoch's own numpy generator, sets its learning rate by
+hand and clips gradients, and the search follows each weight step with an architecture step on the
+other half of the data.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import logging
 import os
 import time
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Generic, Iterable, Mapping, Sequence, TypeVar
 
 import numpy as np
 import torch
@@ -169,11 +172,56 @@ def build_model(
         ) from err
 
 
+Batch = TypeVar("Batch")
+Record = TypeVar("Record")
+
+
+@dataclass(frozen=True)
+class EpochRecords(Generic[Record]):
+    """What one epoch of :func:`epoch_loop` produced: ``epoch`` counts from 1 (it is also the number
+    of finished epochs, what a checkpoint stores), ``records`` are the step's return values in batch
+    order, ``seconds`` the wall-clock of the epoch's batch order and steps (``progress`` included,
+    ``on_epoch_end`` not)."""
+
+    epoch: int
+    records: list[Record]
+    seconds: float
+
+
+def epoch_loop(
+    epochs: Iterable[int],
+    batches: Callable[[int], Iterable[Batch]],
+    step: Callable[[Batch], Record],
+    *,
+    on_epoch_end: Callable[[EpochRecords[Record]], None] | None = None,
+    progress: Callable[[int], Any] | None = None,
+) -> None:
+    """The one epoch loop of the library: for each 0-based ``epoch`` of ``epochs``, ``batches(epoch)``
+    gives the epoch's batches, then per batch ``record = step(batch)`` and ``progress(1)``; after the
+    batches ``on_epoch_end(EpochRecords(epoch + 1, records, seconds))`` (logs, evaluation,
+    checkpoints; an exception there, e.g. :class:`~nasoa_lib.errors.StopTraining`, ends the run).
+
+    ``batches`` is called once at the start of each epoch, before any step: it draws the epoch's
+    order and sets whatever the epoch's steps share (train mode, per-epoch generators carried in
+    the batches). Resuming is the caller's: restore the state its steps read, then pass
+    ``range(finished epochs, total epochs)``.
+    """
+    for epoch in epochs:
+        t0 = time.perf_counter()
+        records = []
+        for batch in batches(epoch):
+            records.append(step(batch))
+            if progress is not None:
+                progress(1)
+        if on_epoch_end is not None:
+            on_epoch_end(EpochRecords(epoch + 1, records, time.perf_counter() - t0))
+
+
 @dataclass(frozen=True)
 class EpochStats:
     """What one epoch of :func:`run_epochs` measured on its training batches (``epoch`` counts from
     1; ``loss_sum`` is the sum of each batch's mean loss times its size; ``seconds`` is the wall-clock
-    of the epoch's batches, ``on_batch_end`` included, ``on_epoch_end`` not)."""
+    of the epoch's batches, ``on_batch_end`` included, ``on_epoch_end`` not: :class:`EpochRecords`)."""
 
     epoch: int
     loss_sum: float
@@ -233,7 +281,8 @@ def run_epochs(
     on_epoch_end: Callable[[EpochStats], None] | None = None,
     progress: Any = None,
 ) -> None:
-    """Train ``model`` on ``x``, ``y`` for epochs ``start_epoch + 1 .. epochs``: the one epoch loop.
+    """Train ``model`` on ``x``, ``y`` for epochs ``start_epoch + 1 .. epochs`` (:func:`epoch_loop`
+    with a plain supervised step).
 
     Each epoch puts the model in train mode, shuffles with ``torch.randperm(n, generator)``, splits
     the order with ``batches`` (:func:`full_batches`, :func:`even_batches`) and per batch: random
@@ -248,33 +297,41 @@ def run_epochs(
     from nasoa_lib.data.transforms import random_flip_crop
 
     n = len(y)
-    for epoch in range(start_epoch, epochs):
+
+    def epoch_batches(epoch: int) -> Sequence[torch.Tensor]:
         model.train()
-        t0 = time.perf_counter()
+        return batches(torch.randperm(n, generator=generator))
+
+    def train_step(idx: torch.Tensor) -> tuple[float, int, int]:
+        """One supervised step; its record is (mean loss, correct predictions, images)."""
+        xb, yb = x[idx], y[idx]
+        if augment_padding is not None:
+            xb = random_flip_crop(xb, padding=augment_padding, generator=generator)
+        if device is not None:
+            xb, yb = xb.to(device), yb.to(device)
+        out = model(xb)
+        loss = loss_fn(out, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        record = (float(loss.detach()), int((out.detach().argmax(1) == yb).sum()), len(idx))
+        if on_batch_end is not None:
+            on_batch_end(idx, out)
+        return record
+
+    def epoch_stats(epoch: EpochRecords[tuple[float, int, int]]) -> None:
         loss_sum, correct, seen = 0.0, 0, 0
-        for idx in batches(torch.randperm(n, generator=generator)):
-            xb, yb = x[idx], y[idx]
-            if augment_padding is not None:
-                xb = random_flip_crop(xb, padding=augment_padding, generator=generator)
-            if device is not None:
-                xb, yb = xb.to(device), yb.to(device)
-            out = model(xb)
-            loss = loss_fn(out, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((out.detach().argmax(1) == yb).sum())
-            seen += len(idx)
-            if on_batch_end is not None:
-                on_batch_end(idx, out)
-            if progress is not None:
-                progress.update(1)
-        stats = EpochStats(epoch + 1, loss_sum, correct, seen, time.perf_counter() - t0)
-        if on_epoch_end is not None:
-            on_epoch_end(stats)
+        for loss, right, size in epoch.records:
+            loss_sum += loss * size
+            correct += right
+            seen += size
+        on_epoch_end(EpochStats(epoch.epoch, loss_sum, correct, seen, epoch.seconds))
+
+    epoch_loop(range(start_epoch, epochs), epoch_batches, train_step,
+               on_epoch_end=None if on_epoch_end is None else epoch_stats,
+               progress=None if progress is None else progress.update)
 
 
 def pretrain_spec(

@@ -1,5 +1,6 @@
-"""The one epoch loop (:func:`nasoa_lib.train.run_epochs`) on synthetic tensors: the order of its
-hooks and what they receive, its batches, resuming mid-run, stopping from a hook, and a known run."""
+"""The one epoch loop (:func:`nasoa_lib.train.epoch_loop`) and its supervised form
+(:func:`nasoa_lib.train.run_epochs`) on synthetic tensors: the order of their hooks and what they
+receive, the batches, resuming mid-run, stopping from a hook, and a known run."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasoa_lib.errors import StopTraining
-from nasoa_lib.train import EpochStats, even_batches, full_batches, run_epochs
+from nasoa_lib.train import EpochRecords, EpochStats, epoch_loop, even_batches, full_batches, run_epochs
 
 N, C, SIZE, CLASSES = 20, 3, 8, 4
 
@@ -111,6 +112,40 @@ def test_batches():
     assert [len(b) for b in full_batches(32)(order)] == [20]  # fewer images than a batch: one batch
     assert [len(b) for b in even_batches(3)(order)] == [7, 7, 6]
     assert torch.equal(torch.cat(list(even_batches(3)(order))), order)
+
+
+
+def test_epoch_loop_draws_each_epochs_batches_first_then_steps_then_ends_the_epoch():
+    events: list = []
+
+    def batches(epoch: int) -> list[tuple[int, int]]:
+        events.append(("batches", epoch))
+        return [(epoch, b) for b in range(2)]
+
+    def step(batch: tuple[int, int]) -> str:
+        events.append(("step", batch))
+        return f"{batch[0]}.{batch[1]}"
+
+    ends: list[EpochRecords[str]] = []
+    epoch_loop(range(1, 3), batches, step, on_epoch_end=lambda e: (events.append(("end", e.epoch)), ends.append(e)),
+               progress=lambda n: events.append(("progress", n)))
+    assert events == [("batches", 1), ("step", (1, 0)), ("progress", 1), ("step", (1, 1)), ("progress", 1), ("end", 2),
+                      ("batches", 2), ("step", (2, 0)), ("progress", 1), ("step", (2, 1)), ("progress", 1), ("end", 3)]
+    assert [e.records for e in ends] == [["1.0", "1.1"], ["2.0", "2.1"]]  # epoch counts finished epochs, from 1
+    assert all(e.seconds >= 0 for e in ends)
+
+
+def test_epoch_loop_without_hooks_and_stopped_by_on_epoch_end():
+    steps: list = []
+    epoch_loop(range(2), lambda epoch: [epoch], steps.append)
+    assert steps == [0, 1]
+
+    def stop(e: EpochRecords) -> None:
+        raise StopTraining
+
+    with pytest.raises(StopTraining):
+        epoch_loop(range(5), lambda epoch: [epoch], steps.append, on_epoch_end=stop)
+    assert steps == [0, 1, 0]
 
 
 KNOWN_LOSS = "0x1.7445ec0000000p+0"

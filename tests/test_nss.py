@@ -290,6 +290,50 @@ def test_interrupted_search_resumes_at_last_epoch_and_matches_uninterrupted(tmp_
     np.testing.assert_allclose(resumed["width_probs"], reference["width_probs"], rtol=1e-5)
 
 
+
+def test_supernet_batches_draw_the_theta_order_first_and_number_steps_from_the_first_epoch():
+    from nasoa_lib.nss.search import _batches, supernet_batches
+
+    gen = torch.Generator()
+    batches = supernet_batches(10, 3, 6, np.random.default_rng(4), gen, arch_n=7)
+    rng = np.random.default_rng(4)
+    arch, weights = _batches(7, 3, rng), _batches(10, 3, rng)
+    assert [b.step for b in batches] == [6, 7, 8]  # 10 // 3 full batches, the remainder dropped
+    assert all(np.array_equal(b.idx, w) for b, w in zip(batches, weights))
+    assert all(np.array_equal(b.arch_idx, arch[i % 2]) for i, b in enumerate(batches))  # 2 Theta batches cycled
+    assert all(b.gen is gen and b.rng is batches[0].rng for b in batches)  # the epoch's own sources
+    assert supernet_batches(10, 3, 0, np.random.default_rng(4), gen)[0].arch_idx is None
+
+
+def test_interrupted_evaluation_supernet_resumes_at_last_epoch_and_matches_uninterrupted(tmp_path):
+    from nasoa_lib.checkpoint import load_checkpoint
+    from nasoa_lib.nss.evaluate import EVALNET_KIND, train_evaluation_supernet
+
+    config = NSSConfig(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16,
+                       datasets=("cifar10",), train_images=128, test_images=32, epochs=3,
+                       eval_epochs=3, eval_samples=2, edf_samples=2, batch_size=32)
+    data = load_nss_data("cifar10", config)
+    reference, key = train_evaluation_supernet(config, data, ArtifactStore(tmp_path / "a"))
+
+    store = ArtifactStore(tmp_path / "b")
+    calls = []
+
+    def crash_in_second_epoch(n):
+        calls.append(n)
+        if len(calls) == 6:  # 4 steps per epoch: epoch 1 done, killed inside epoch 2
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_evaluation_supernet(config, data, store, crash_in_second_epoch)
+    assert load_checkpoint(store, EVALNET_KIND, key)["epoch"] == 1
+    steps = []
+    resumed, _ = train_evaluation_supernet(config, data, store, steps.append)
+    assert len(steps) == 8  # epochs 2-3 only, nothing trained twice
+    assert store.get(EVALNET_KIND, key)["history"] == ArtifactStore(tmp_path / "a").get(EVALNET_KIND, key)["history"]
+    for name, tensor in reference.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], tensor), name
+
+
 def test_both_halves_of_the_training_subset_hold_every_class():
     config = NSSConfig(d_max=2, w_max=8, depth_range=1, width_range=2, image_size=16,
                        datasets=("cifar10",), train_images=400, test_images=100, epochs=3,

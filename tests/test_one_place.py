@@ -23,8 +23,8 @@ CLOCKS = {"perf_counter", "perf_counter_ns", "time", "time_ns", "monotonic", "mo
 
 NOT_STEP_TIMERS = {
     "finetune.finetune": "the training clock: time limit and train_deadline, and the run's train/eval seconds",
-    "train.run_epochs": "the one epoch loop: seconds of each epoch's batches for the run's log (pretraining, "
-                        "feature histories), wall-clock of the run, not a benchmark of steps",
+    "train.epoch_loop": "the one epoch loop: seconds of each epoch's batches for the run's log (pretraining, "
+                        "feature histories, NSS super networks), wall-clock of the run, not a benchmark of steps",
     "store.ArtifactStore.lock": "the deadline for acquiring a file lock; times no computation",
     "online.stream.plan": "one whole predictor run per contender on tabular rows, to plan notebook 07; no network",
 }

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Hashable, Iterator
 
 import torch
 from torch import nn
@@ -224,11 +224,11 @@ class FeatureHistory:
 
     # -- refit memo (filled and read by ensemble.estimate) ---------------------------------------
 
-    def cached_refit(self, epoch: int, key: Any) -> Any:
+    def cached_refit(self, epoch: int, key: Hashable) -> Any:
         found = self._refits.get(epoch)
         return None if found is None or found[0] != key else found[1]
 
-    def cache_refit(self, epoch: int, key: Any, value: Any) -> None:
+    def cache_refit(self, epoch: int, key: Hashable, value: Any) -> None:
         if epoch in self._epochs:
             self._refits[epoch] = (key, value)
 

@@ -1,8 +1,8 @@
 """A training loop with per-epoch feature-history callbacks (thesis 003, Algorithm 1 lines 1-8;
 appendix A.2 for the recipe), and the NAS proxy metric built on it.
 
-The epochs run on the library's one epoch loop, :func:`nasoa_lib.train.run_epochs`, as pretraining
-does; what differs is the recipe and the hooks: the thesis trains with a *linear* learning-rate
+The epochs run on :func:`nasoa_lib.train.run_epochs`, the supervised form of the library's one
+epoch loop, as pretraining does; what differs is the recipe and the hooks: the thesis trains with a *linear* learning-rate
 decay to zero at the epoch budget (appendix A.2, after Li et al.'s budgeted training) over batches
 that use every image, keeps the training images' features from the epoch's own forward passes
 (``on_batch_end``) and refits and logs after every epoch (``on_epoch_end``), where a search reads

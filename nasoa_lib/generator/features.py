@@ -18,6 +18,7 @@ import numpy as np
 from nasoa_lib.errors import InvalidDataError
 
 if TYPE_CHECKING:
+    from nasoa_lib.data import ImageDataset, Task
     from nasoa_lib.profiles import Profile
     from nasoa_lib.store import ArtifactStore
 
@@ -46,7 +47,7 @@ class TaskFeatures:
         return cls(**{k: d[k] for k in cls.__dataclass_fields__})
 
 
-def describe(data: Any, domain_similarity: float, name: str | None = None) -> TaskFeatures:
+def describe(data: ImageDataset | Task, domain_similarity: float, name: str | None = None) -> TaskFeatures:
     """:class:`TaskFeatures` of a :class:`~nasoa_lib.data.Task` or :class:`~nasoa_lib.data.ImageDataset`."""
     y_train = np.asarray(data.y_train)
     counts = np.bincount(y_train, minlength=int(data.num_classes)) if y_train.size else np.zeros(int(data.num_classes))
@@ -71,7 +72,7 @@ def check_size(features: TaskFeatures, min_images_per_class: int) -> None:
                                hint="keep some images for testing (an image folder is split 80/20 automatically)")
 
 
-def task_similarity(task: Any, profile: Profile | str, store: ArtifactStore | None = None) -> float:
+def task_similarity(task: Task, profile: Profile | str, store: ArtifactStore | None = None) -> float:
     """Domain similarity of a task of a prepared dataset, exactly as the meta-dataset computes it."""
     from nasoa_lib import metafeatures as mf
 
@@ -83,7 +84,7 @@ def task_similarity(task: Any, profile: Profile | str, store: ArtifactStore | No
     return float(similarity)
 
 
-def dataset_similarity(dataset: Any, profile: Profile | str, store: ArtifactStore | None = None) -> float:
+def dataset_similarity(dataset: ImageDataset, profile: Profile | str, store: ArtifactStore | None = None) -> float:
     """Domain similarity of a whole dataset (e.g. a user's :class:`~nasoa_lib.data.ImageDataset`):
     its class means weighted by class sizes against the source's (Cui et al. 2018)."""
     from nasoa_lib import metafeatures as mf

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # torch and pandas load only when used (nasoa recommend's err
     import pandas as pd
 
     from nasoa_lib.finetune import FinetuneSettings, Regime
+    from nasoa_lib.online.predictor import AccuracyPredictor
 
 GRID_COLUMNS = (*FEATURE_COLUMNS, "expected_seconds")
 
@@ -137,7 +138,7 @@ def candidate_grid(task: TaskFeatures, time_budget: float, zoo: Mapping[str, flo
     return grid[list(GRID_COLUMNS)]
 
 
-def rank(grid: pd.DataFrame, predictor: Any) -> pd.DataFrame:
+def rank(grid: pd.DataFrame, predictor: AccuracyPredictor) -> pd.DataFrame:
     """``grid`` with ``predicted_accuracy`` from one ``predictor.predict`` call, best first (ties:
     the shorter expected wall-clock, then grid order)."""
     scores = np.asarray(predictor.predict(grid[list(FEATURE_COLUMNS)]), dtype=np.float64).reshape(-1)
@@ -150,7 +151,7 @@ def rank(grid: pd.DataFrame, predictor: Any) -> pd.DataFrame:
     return ranked.iloc[order].reset_index(drop=True)
 
 
-def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float], predictor: Any, step_time_table,
+def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float], predictor: AccuracyPredictor, step_time_table,
               *, config: GeneratorConfig, settings: FinetuneSettings) -> Recommendation:
     """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T.
 

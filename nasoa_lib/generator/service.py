@@ -32,6 +32,9 @@ from nasoa_lib.generator.timing import (
 from nasoa_lib.profiles import Profile, resolve_profile
 
 if TYPE_CHECKING:  # torch loads only once the service opens (nasoa recommend's errors stay instant)
+    from torch import nn
+
+    from nasoa_lib.data import ImageDataset, Task
     from nasoa_lib.finetune import FinetuneSettings
     from nasoa_lib.store import ArtifactStore
     from nasoa_lib.online.predictor import AccuracyPredictor
@@ -113,7 +116,7 @@ def load_data(path: str | Path, profile: Profile | str) -> Any:
     return load_user_dataset(path, image_size=prof.image_size)
 
 
-def data_features(dataset: Any, service: Service) -> TaskFeatures:
+def data_features(dataset: ImageDataset, service: Service) -> TaskFeatures:
     """D's meta-features; the size check comes first so a tiny dataset fails before any forward pass."""
     counts = dataset.train_counts()
     check_size(TaskFeatures(dataset.name, dataset.num_classes, len(dataset.y_train), len(dataset.y_test), 1.0,
@@ -130,7 +133,7 @@ def _features_key(service: Service) -> str:
     return spec_key({"stage": STARTUP_KIND, "device": service.table.device, "profile": service.profile.name})
 
 
-def recommend_for(dataset: Any, budget_seconds: float, service: Service, *,
+def recommend_for(dataset: ImageDataset, budget_seconds: float, service: Service, *,
                   deadline: Deadline | None = None) -> Recommendation:
     """G(D, T) over the zoo with the service's predictor.
 
@@ -186,7 +189,7 @@ def _refuse_if_short(deadline: Deadline, least_run: float, name: str, service: S
     )
 
 
-def user_task(dataset: Any) -> Any:
+def user_task(dataset: ImageDataset) -> Task:
     """All of a user's images as one fine-tuning task (no subsampling)."""
     from nasoa_lib.data import Task, TaskSpec
 
@@ -195,7 +198,7 @@ def user_task(dataset: Any) -> Any:
     return Task(spec, dataset.x_train, dataset.y_train, dataset.x_test, dataset.y_test, tuple(dataset.class_names))
 
 
-def check_matches(recommendation: Recommendation, dataset: Any) -> None:
+def check_matches(recommendation: Recommendation, dataset: ImageDataset) -> None:
     """A saved recommendation must be for this data (same classes and image counts)."""
     t = recommendation.task
     if (t.num_classes, t.n_train, t.n_test) != (dataset.num_classes, len(dataset.y_train), len(dataset.y_test)):
@@ -262,7 +265,7 @@ def check_output_file(path: str | Path, option: str = "--save") -> Path:
     return path
 
 
-def _serialise_seconds(network: Any) -> float:
+def _serialise_seconds(network: nn.Module) -> float:
     """Seconds ``torch.save`` takes for ``network``'s weights (the fine-tuned copy has the same
     size but for its head): measured once before training, to keep time for saving."""
     import io
@@ -274,7 +277,7 @@ def _serialise_seconds(network: Any) -> float:
     return time.perf_counter() - start
 
 
-def finetune_for(dataset: Any, recommendation: Recommendation, service: Service, out_dir: str | Path, *,
+def finetune_for(dataset: ImageDataset, recommendation: Recommendation, service: Service, out_dir: str | Path, *,
                  progress: bool = True, deadline: Deadline | None = None) -> dict[str, Any]:
     """Run the recommendation on all of the user's images, update and save the service predictor,
     write the fine-tuned weights and a run card into ``out_dir``; returns the card.

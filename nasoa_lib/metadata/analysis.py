@@ -9,7 +9,7 @@ meta-feature, :func:`marginal_effects` the raw binned means beside it.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
@@ -17,6 +17,9 @@ import pandas as pd
 from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.metafeatures import NUMERIC_FEATURES, TARGET_COLUMN
 from nasoa_lib.paper import PAPER_META_DATASET as PAPER
+
+if TYPE_CHECKING:
+    from sklearn.base import BaseEstimator
 
 #: Features shown on a log axis and binned in log space.
 LOG_FEATURES = ("images_per_class", "iterations", "lr")
@@ -40,7 +43,7 @@ def _splits(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return train, valid
 
 
-def fit_sanity_model(frame: pd.DataFrame, seed: int = 0) -> Any:
+def fit_sanity_model(frame: pd.DataFrame, seed: int = 0) -> BaseEstimator:
     """Gradient boosting (scikit-learn defaults, fixed seed) on the ``train`` split."""
     from sklearn.ensemble import GradientBoostingRegressor
 
@@ -52,7 +55,7 @@ def fit_sanity_model(frame: pd.DataFrame, seed: int = 0) -> Any:
     return model
 
 
-def sanity_check(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, Any]:
+def sanity_check(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, BaseEstimator]:
     """Validation MAE / MSE / R^2 of the training mean and of gradient boosting on the meta-features."""
     train, valid = _splits(frame)
     model = fit_sanity_model(frame, seed)
@@ -72,7 +75,7 @@ def sanity_check(frame: pd.DataFrame, seed: int = 0) -> tuple[pd.DataFrame, Any]
     return pd.DataFrame(rows), model
 
 
-def partial_dependence(model: Any, frame: pd.DataFrame, features: Sequence[str] = NUMERIC_FEATURES,
+def partial_dependence(model: BaseEstimator, frame: pd.DataFrame, features: Sequence[str] = NUMERIC_FEATURES,
                        grid_points: int = 12) -> pd.DataFrame:
     """Partial dependence of the sanity model on each numeric meta-feature (sklearn.inspection,
     brute force), over the grid of the feature's 5-95 % quantiles."""

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from nasoa_lib.data import DATASET_ROLES, ROLE_META_TRAIN, TaskSpec
+from nasoa_lib.data import DATASET_ROLES, ROLE_META_TRAIN, ImageDataset, TaskSpec
 from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.finetune import FinetuneSettings, Regime
 from nasoa_lib.metadata.config import MetaDatasetConfig
@@ -32,7 +32,7 @@ class DatasetCounts:
     test: tuple[int, ...]
 
     @classmethod
-    def of(cls, dataset: Any) -> "DatasetCounts":
+    def of(cls, dataset: ImageDataset) -> "DatasetCounts":
         return cls(dataset.name, tuple(int(c) for c in dataset.train_counts()),
                    tuple(int(c) for c in dataset.test_counts()))
 

@@ -3,8 +3,9 @@
 Evaluation super network (Sec. 4.2, after OFA [2]): a stand-alone super network, not the search
 one, trained on the whole training subset with architectures drawn uniformly from the Expanded
 Search Space, the same channel/block masking and the same warm-up (supp. 6.3), SGD with peak
-learning rate ``eval_lr`` and cosine decay. An architecture's
-error is its super-network top-1 error on the test subset (batch-statistics BN).
+learning rate ``eval_lr`` and cosine decay, on the library's one epoch loop
+(:func:`nasoa_lib.train.epoch_loop`) as the search is. An architecture's error is its super-network
+top-1 error on the test subset (batch-statistics BN).
 
 NAS inside a space (Sec. 4.3, Tables 1-2). The paper runs the differentiable NAS of FBNetV2 [33]
 inside each space (a super-network training per space and target). We run a **sampling-based**
@@ -32,14 +33,17 @@ from nasoa_lib.nss.flops import architecture_flops
 from nasoa_lib.nss.search import (
     NSSConfig,
     NSSData,
+    SuperNetBatch,
+    set_lr,
+    supernet_batches,
     warmup_architecture,
     weight_step,
-    _batches,
 )
 from nasoa_lib.nss.spaces import Architecture, NetworkSpace
 from nasoa_lib.nss.supernet import SuperNet
 from nasoa_lib.schedule import cosine_lr
 from nasoa_lib.space.protocol import SearchSpace
+from nasoa_lib.train import EpochRecords, epoch_loop
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore
@@ -78,22 +82,25 @@ def train_evaluation_supernet(config: NSSConfig, data: NSSData, store: ArtifactS
     total = spe * config.eval_epochs
     warm = spe * int(round(config.warmup_fraction * config.eval_epochs))
     expanded_space = config.expanded.as_space()
-    for epoch in range(start, config.eval_epochs):
-        rng = np.random.default_rng([config.seed, 5, epoch])
-        gen = torch.Generator().manual_seed(config.seed * 31 + epoch)
-        losses = []
-        for b, idx in enumerate(_batches(len(y), config.batch_size, rng)):
-            step = epoch * spe + b
-            for g in opt.param_groups:
-                g["lr"] = cosine_lr(step, total, config.eval_lr, config.weight_lr_min)
-            arch = expanded_space.sample(rng)
-            if step < warm:
-                arch = warmup_architecture(arch, config.expanded, 1.0 - step / warm, rng)
-            losses.append(weight_step(net, opt, x[idx], y[idx], arch, gen))
-            if progress:
-                progress(1)
-        history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses))})
-        save_checkpoint(store, EVALNET_KIND, key, epoch + 1, history, net=net, opt=opt)
+
+    def epoch_batches(epoch: int) -> list[SuperNetBatch]:
+        return supernet_batches(len(y), config.batch_size, epoch * spe,
+                                np.random.default_rng([config.seed, 5, epoch]),
+                                torch.Generator().manual_seed(config.seed * 31 + epoch))
+
+    def train_step(batch: SuperNetBatch) -> float:
+        set_lr(opt, cosine_lr(batch.step, total, config.eval_lr, config.weight_lr_min))
+        arch = expanded_space.sample(batch.rng)
+        if batch.step < warm:
+            arch = warmup_architecture(arch, config.expanded, 1.0 - batch.step / warm, batch.rng)
+        return weight_step(net, opt, x[batch.idx], y[batch.idx], arch, batch.gen)
+
+    def log_and_checkpoint(epoch: EpochRecords[float]) -> None:
+        history.append({"epoch": epoch.epoch, "train_loss": float(np.mean(epoch.records))})
+        save_checkpoint(store, EVALNET_KIND, key, epoch.epoch, history, net=net, opt=opt)
+
+    epoch_loop(range(start, config.eval_epochs), epoch_batches, train_step,
+               on_epoch_end=log_and_checkpoint, progress=progress)
     from nasoa_lib.provenance import provenance
 
     store.put(EVALNET_KIND, key, {"dataset": data.name, "history": history},

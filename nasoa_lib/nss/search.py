@@ -14,6 +14,11 @@ expected FLOPs is closest to the target is the Elite Space.
 Gradient path: as GDAS [6] (which NSS cites for the Gumbel-softmax), only the drawn path is computed;
 its straight-through gate (value 1) multiplies the block / stage outputs so the task loss reaches the
 logits. The warm-up is the same for every target, so it is computed once and shared.
+
+Both stages (and the evaluation super network of :mod:`nasoa_lib.nss.evaluate`) run on the
+library's one epoch loop, :func:`nasoa_lib.train.epoch_loop`: each epoch's batches
+(:func:`supernet_batches`) carry that epoch's own numpy and torch generators, so an epoch's draws
+do not depend on earlier epochs and a run resumed at its last finished epoch repeats them exactly.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from nasoa_lib.paper import NSS_PAPER_ARCH_STEPS as PAPER_ARCH_STEPS
 from nasoa_lib.paper import NSS_PAPER_EXPANDED_SPACE
 from nasoa_lib.paper import NSS_PAPER_IMAGE_SIZE as PAPER_IMAGE_SIZE
 from nasoa_lib.schedule import cosine_lr
+from nasoa_lib.train import EpochRecords, epoch_loop
 
 if TYPE_CHECKING:
     from nasoa_lib.store import ArtifactStore
@@ -339,6 +345,37 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarr
     return [perm[i : i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
 
+@dataclass(frozen=True, eq=False)
+class SuperNetBatch:
+    """One step of a super-network epoch: its step number counted from the first epoch (for the
+    learning rate, temperature and warm-up schedules), its image indices, for the search the Theta
+    half's indices of the architecture step that follows, and the epoch's random sources: ``rng``
+    (numpy: batch order, architectures, warm-up masks) and ``gen`` (torch: Gumbel noise,
+    augmentation)."""
+
+    step: int
+    idx: np.ndarray
+    rng: np.random.Generator
+    gen: torch.Generator
+    arch_idx: np.ndarray | None = None
+
+
+def supernet_batches(n: int, batch_size: int, first_step: int, rng: np.random.Generator,
+                     gen: torch.Generator, arch_n: int | None = None) -> list[SuperNetBatch]:
+    """The batches of one epoch (the ``batches`` of :func:`nasoa_lib.train.epoch_loop`): full batches
+    of a permutation of ``n`` images drawn from ``rng``, the remainder dropped. With ``arch_n`` (the
+    search), a permutation of the Theta half is drawn first, and its batches are cycled alongside."""
+    arch = None if arch_n is None else _batches(arch_n, batch_size, rng)
+    return [SuperNetBatch(first_step + b, idx, rng, gen, None if arch is None else arch[b % len(arch)])
+            for b, idx in enumerate(_batches(n, batch_size, rng))]
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set every parameter group's learning rate (the super networks' per-step cosine, set by hand)."""
+    for g in optimizer.param_groups:
+        g["lr"] = lr
+
+
 def weight_step(net: SuperNet, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
                 arch: Architecture, generator: torch.Generator) -> float:
     """One SGD step of the shared weights on one sampled architecture (augmented batch)."""
@@ -423,22 +460,25 @@ def run_warmup(config: NSSConfig, data: NSSData, store, progress: Callable | Non
     spe = _steps_per_epoch(config, len(data.y_weights))
     total_steps = spe * config.epochs
     warm_steps = spe * config.warmup_epochs
-    for epoch in range(start, config.warmup_epochs):
-        rng = np.random.default_rng([config.seed, 1, epoch])
-        gen = torch.Generator().manual_seed(config.seed * 1000 + epoch)
-        losses = []
-        for b, idx in enumerate(_batches(len(data.y_weights), config.batch_size, rng)):
-            step = epoch * spe + b
-            for g in wopt.param_groups:
-                g["lr"] = cosine_lr(step, total_steps, config.weight_lr, config.weight_lr_min)
-            draw = dist.draw(1.0, gen)
-            arch = sample_in_cell(config.expanded, draw.depth_idx, draw.width_idx, rng)
-            arch = warmup_architecture(arch, config.expanded, 1.0 - step / max(1, warm_steps), rng)
-            losses.append(weight_step(net, wopt, data.x_weights[idx], data.y_weights[idx], arch, gen))
-            if progress:
-                progress(1)
-        history.append({"epoch": epoch + 1, "phase": "warmup", "train_loss": float(np.mean(losses))})
-        save_checkpoint(store, WARMUP_KIND, key, epoch + 1, history, net=net, dist=dist, wopt=wopt, aopt=None)
+
+    def epoch_batches(epoch: int) -> list[SuperNetBatch]:
+        return supernet_batches(len(data.y_weights), config.batch_size, epoch * spe,
+                                np.random.default_rng([config.seed, 1, epoch]),
+                                torch.Generator().manual_seed(config.seed * 1000 + epoch))
+
+    def train_step(batch: SuperNetBatch) -> float:
+        set_lr(wopt, cosine_lr(batch.step, total_steps, config.weight_lr, config.weight_lr_min))
+        draw = dist.draw(1.0, batch.gen)
+        arch = sample_in_cell(config.expanded, draw.depth_idx, draw.width_idx, batch.rng)
+        arch = warmup_architecture(arch, config.expanded, 1.0 - batch.step / max(1, warm_steps), batch.rng)
+        return weight_step(net, wopt, data.x_weights[batch.idx], data.y_weights[batch.idx], arch, batch.gen)
+
+    def log_and_checkpoint(epoch: EpochRecords[float]) -> None:
+        history.append({"epoch": epoch.epoch, "phase": "warmup", "train_loss": float(np.mean(epoch.records))})
+        save_checkpoint(store, WARMUP_KIND, key, epoch.epoch, history, net=net, dist=dist, wopt=wopt, aopt=None)
+
+    epoch_loop(range(start, config.warmup_epochs), epoch_batches, train_step,
+               on_epoch_end=log_and_checkpoint, progress=progress)
     state = save_checkpoint(store, WARMUP_KIND, key, config.warmup_epochs, history,
                             net=net, dist=dist, wopt=wopt, aopt=None)
     store.put(WARMUP_KIND, key, {"dataset": data.name, "history": history})
@@ -468,32 +508,37 @@ def run_search(config: NSSConfig, data: NSSData, target: float, store: ArtifactS
     start, history = restore(state, net=net, dist=dist, wopt=wopt, aopt=aopt)
     total_steps = spe * config.epochs
     tag = int(round(target))
-    for epoch in range(start, config.epochs):
-        rng = np.random.default_rng([config.seed, 2, tag % (2**31), epoch])
-        gen = torch.Generator().manual_seed((config.seed * 7919 + tag + epoch) % (2**62))
-        losses, stats = [], []
-        arch_batches = _batches(len(data.y_arch), config.batch_size, rng)
-        for b, idx in enumerate(_batches(len(data.y_weights), config.batch_size, rng)):
-            step = epoch * spe + b
-            tau = temperature(step - config.warmup_epochs * spe, arch_steps, config.tau_start, config.tau_end)
-            for g in wopt.param_groups:
-                g["lr"] = cosine_lr(step, total_steps, config.weight_lr, config.weight_lr_min)
-            with torch.no_grad():
-                draw = dist.draw(tau, gen)
-            arch = sample_in_cell(config.expanded, draw.depth_idx, draw.width_idx, rng)
-            losses.append(weight_step(net, wopt, data.x_weights[idx], data.y_weights[idx], arch, gen))
-            aidx = arch_batches[b % len(arch_batches)]
-            stats.append(arch_step(net, dist, aopt, data.x_arch[aidx], data.y_arch[aidx], tau, target,
-                                   config.lambda_flops, config.image_size, rng, gen))
-            if progress:
-                progress(1)
+
+    def epoch_batches(epoch: int) -> list[SuperNetBatch]:
+        return supernet_batches(len(data.y_weights), config.batch_size, epoch * spe,
+                                np.random.default_rng([config.seed, 2, tag % (2**31), epoch]),
+                                torch.Generator().manual_seed((config.seed * 7919 + tag + epoch) % (2**62)),
+                                arch_n=len(data.y_arch))
+
+    def search_step(batch: SuperNetBatch) -> dict[str, float]:
+        """A weight step on an architecture of a space drawn from P_Theta, then a Theta step (Eq. 5)."""
+        tau = temperature(batch.step - config.warmup_epochs * spe, arch_steps, config.tau_start, config.tau_end)
+        set_lr(wopt, cosine_lr(batch.step, total_steps, config.weight_lr, config.weight_lr_min))
+        with torch.no_grad():
+            draw = dist.draw(tau, batch.gen)
+        arch = sample_in_cell(config.expanded, draw.depth_idx, draw.width_idx, batch.rng)
+        loss = weight_step(net, wopt, data.x_weights[batch.idx], data.y_weights[batch.idx], arch, batch.gen)
+        stats = arch_step(net, dist, aopt, data.x_arch[batch.arch_idx], data.y_arch[batch.arch_idx], tau, target,
+                          config.lambda_flops, config.image_size, batch.rng, batch.gen)
+        return {"train_loss": loss, **stats, "tau": tau}
+
+    def log_and_checkpoint(epoch: EpochRecords[dict[str, float]]) -> None:
         probs = dist.probabilities()
-        history.append({"epoch": epoch + 1, "phase": "search", "train_loss": float(np.mean(losses)),
-                        "arch_task_loss": float(np.mean([s["task"] for s in stats])),
-                        "flops_loss": float(np.mean([s["flops_loss"] for s in stats])),
-                        "tau": tau, "depth_probs": probs["depth"].tolist(),
+        history.append({"epoch": epoch.epoch, "phase": "search",
+                        "train_loss": float(np.mean([r["train_loss"] for r in epoch.records])),
+                        "arch_task_loss": float(np.mean([r["task"] for r in epoch.records])),
+                        "flops_loss": float(np.mean([r["flops_loss"] for r in epoch.records])),
+                        "tau": epoch.records[-1]["tau"], "depth_probs": probs["depth"].tolist(),
                         "width_probs": probs["width"].tolist()})
-        save_checkpoint(store, SEARCH_KIND, key, epoch + 1, history, net=net, dist=dist, wopt=wopt, aopt=aopt)
+        save_checkpoint(store, SEARCH_KIND, key, epoch.epoch, history, net=net, dist=dist, wopt=wopt, aopt=aopt)
+
+    epoch_loop(range(start, config.epochs), epoch_batches, search_step,
+               on_epoch_end=log_and_checkpoint, progress=progress)
     rng = np.random.default_rng([config.seed, 3, tag % (2**31)])
     candidates = dist.sample_spaces(config.n_space_samples, rng)
     elite = choose_elite_space(candidates, target, config.image_size, data.num_classes)

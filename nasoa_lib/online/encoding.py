@@ -47,7 +47,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, TypeAlias, Union
 
 import numpy as np
 import pandas as pd
@@ -57,6 +57,10 @@ from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES
 
 ENCODING_VERSION = 2
 """2: stage 1 + online standardisation (issue 22). Version 1 (fixed transforms only) is refused on load."""
+
+FeatureRows: TypeAlias = Union[pd.DataFrame, pd.Series, Mapping[str, Any], Sequence[Mapping[str, Any]]]
+"""What the encoders and predictors accept as meta-feature rows: a frame, one row (a mapping or a
+pandas row), or a list of mappings, each with :data:`~nasoa_lib.metafeatures.FEATURE_COLUMNS`."""
 
 #: Weight, in rows, of the prior variance ``1/12`` the running variance is shrunk towards.
 PRIOR_ROWS = 1.0
@@ -201,7 +205,7 @@ class FeatureEncoder:
         encoder.statistics = RunningStandardizer.from_dict(data["statistics"], len(NUMERIC_FEATURES))
         return encoder
 
-    def frame(self, rows: Any) -> pd.DataFrame:
+    def frame(self, rows: FeatureRows) -> pd.DataFrame:
         """``rows`` (DataFrame, one mapping, or a list of mappings) as a DataFrame of FEATURE_COLUMNS."""
         if isinstance(rows, pd.DataFrame):
             frame = rows
@@ -219,7 +223,7 @@ class FeatureEncoder:
             )
         return frame
 
-    def transform(self, rows: Any) -> np.ndarray:
+    def transform(self, rows: FeatureRows) -> np.ndarray:
         """Stage 1 only: one-hot + fixed transforms, ``(n, dim)`` float64; stateless. Bad input
         raises, naming row and column."""
         frame = self.frame(rows)
@@ -254,7 +258,7 @@ class FeatureEncoder:
         out[:, numeric:] = self.statistics.apply(out[:, numeric:])
         return out.astype(np.float32)
 
-    def encode(self, rows: Any) -> np.ndarray:
+    def encode(self, rows: FeatureRows) -> np.ndarray:
         """Encode rows into an ``(n, dim)`` float32 matrix with the current statistics (stages 1+2)."""
         return self.standardize(self.transform(rows))
 

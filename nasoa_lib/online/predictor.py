@@ -44,6 +44,8 @@ from nasoa_lib.store import ArtifactStore, atomic_write_bytes
 if TYPE_CHECKING:
     import pandas as pd
 
+    from nasoa_lib.online.encoding import FeatureRows
+
 log = logging.getLogger(__name__)
 
 KINDS = ("adaptive", "fixed", "offline")
@@ -114,12 +116,12 @@ class AccuracyPredictor:
         """Online updates learned so far."""
         return self.network.updates
 
-    def predict(self, features: Any) -> np.ndarray:
+    def predict(self, features: FeatureRows) -> np.ndarray:
         """Predicted accuracy per row of ``features`` (a DataFrame or mappings), clipped to [0, 1]."""
         self._check_fitted()
         return np.clip(self.network.predict(self.encoder.encode(features)), 0.0, 1.0)
 
-    def update(self, features: Any, accuracy: float) -> float:
+    def update(self, features: FeatureRows, accuracy: float) -> float:
         """NASOA's online step for one observed run: predict, return that prediction's bounded loss
         (the configured loss of the clipped prediction, in [0, 1]), then learn (Eq. 4) and add the
         run's meta-features to the input statistics.
@@ -314,7 +316,7 @@ def predictor_lock(store: ArtifactStore, name: str, *, timeout: float = LOCK_TIM
         yield path
 
 
-def update_stored_predictor(store: ArtifactStore, name: str, features: Any, accuracy: float, *,
+def update_stored_predictor(store: ArtifactStore, name: str, features: FeatureRows, accuracy: float, *,
                             predictor: AccuracyPredictor | None = None,
                             timeout: float = LOCK_TIMEOUT_S) -> tuple[AccuracyPredictor, float]:
     """One online update (NASOA 3.2.1) applied to the *latest* stored predictor ``name``:

@@ -32,6 +32,8 @@ from nasoa_lib.reporting.outputs import (
 from nasoa_lib.store import ArtifactStore, StoreOutputs, atomic_write_text, canonical_json, output_snapshot
 
 if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
     from nasoa_lib.profiles import Profile
 
 log = logging.getLogger(__name__)
@@ -263,7 +265,7 @@ def terminal_text(text: str) -> str:
     return "\n".join("".join(line).rstrip() for line in lines)
 
 
-def tidy_stream_outputs(nb: Any) -> Any:
+def tidy_stream_outputs(nb: NotebookNode) -> NotebookNode:
     """Merge each cell's consecutive outputs of one stream and replace them by what a terminal
     would show (:func:`terminal_text`); other outputs are kept as they are. Returns ``nb``."""
     for cell in nb.cells:

@@ -42,6 +42,7 @@ from nasoa_lib.hpo.methods import (
 )
 from nasoa_lib.hpo.search import SearchResult, bohb, random_search
 from nasoa_lib.hpo.space import SearchSpace, Trial
+from nasoa_lib.online.predictor import AccuracyPredictor
 from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5
 from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.store import ArtifactStore, spec_key
@@ -356,7 +357,7 @@ def _search(study: Study, case: Case, method: Method, budget: float) -> SearchRe
     return result
 
 
-def _copy(predictor: Any) -> Any:
+def _copy(predictor: AccuracyPredictor) -> AccuracyPredictor:
     return type(predictor).from_bytes(predictor.to_bytes())
 
 
