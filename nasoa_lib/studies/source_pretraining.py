@@ -154,9 +154,12 @@ def recipe_arms_table(evidence: pd.DataFrame) -> pd.DataFrame:
 
 
 def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
-    """Per model, "the ImageNet stem beats the small-image stem at equal CPU-minutes": the
-    difference of final top-1 between the two arms, each a proportion of its test images
-    (:func:`nasoa_lib.verdict.two_proportions`, Welch's interval over the per-image outcomes)."""
+    """Per model, "the ImageNet stem beats the small-image stem at equal planned CPU-minutes" (the
+    small stem's epochs are the chosen epochs divided by the two stems' step-time ratio, measured
+    in one interleaved run; the arms' measured minutes are printed beside, since a busy machine
+    stretches wall-clock): the difference of final top-1 between the two arms, each a proportion of
+    its test images (:func:`nasoa_lib.verdict.two_proportions`, Welch's interval over the per-image
+    outcomes)."""
     arms = recipe_arms_table(evidence)
     claims = []
     for model in models:
@@ -166,7 +169,7 @@ def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
             continue
         b, s = big.iloc[0], small.iloc[0]
         claims.append(verdict.two_proportions(
-            f"{model}: the ImageNet stem beats the small-image stem at equal CPU-minutes",
+            f"{model}: the ImageNet stem beats the small-image stem at equal planned CPU-minutes",
             b["source_top1_%"] / 100, int(b.test_images), s["source_top1_%"] / 100, int(s.test_images),
             evidence=(f"{b['source_top1_%']:.1f} % in {b.train_minutes:.1f} min ({int(b.epochs)} epochs) vs "
                       f"{s['source_top1_%']:.1f} % in {s.train_minutes:.1f} min ({int(s.epochs)} epochs)")))
