@@ -164,10 +164,15 @@ def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     claims = []
     for model in models:
         rows = arms[arms.model == model]
-        big, small = rows[rows.stem == "imagenet"], rows[rows.stem == "small"]
-        if big.empty or small.empty:
+        small = rows[rows.stem == "small"]
+        if small.empty:
             continue
-        b, s = big.iloc[0], small.iloc[0]
+        s = small.iloc[0]
+        same_recipe = ((rows.stem == "imagenet") & (rows.augment == s.augment) & (rows.label_smoothing == s.label_smoothing)
+                       & (rows.batch_size == s.batch_size) & (rows.lr == s.lr))
+        if not same_recipe.any():
+            continue
+        b = rows[same_recipe].iloc[0]  # the ImageNet-stem arm of the same recipe (not an ablation of it)
         claims.append(verdict.two_proportions(
             f"{model}: the ImageNet stem beats the small-image stem at equal planned CPU-minutes",
             b["source_top1_%"] / 100, int(b.test_images), s["source_top1_%"] / 100, int(s.test_images),
