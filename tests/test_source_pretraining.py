@@ -47,7 +47,7 @@ def test_ranking_stability_is_kendall_against_the_last_epoch():
     table = sp.ranking_stability(sp.curves(records)).set_index("epoch")
     assert table.loc[1, "kendall_tau_vs_last"] == pytest.approx(-1.0)
     assert table.loc[2, "kendall_tau_vs_last"] == pytest.approx(1.0)
-    assert np.isfinite(table.loc[1, "ci_low"]) and table.loc[1, "models"] == 5
+    assert table.loc[1, "models"] == 5
 
 
 def test_stem_claims_compare_the_two_stems_of_each_model():
