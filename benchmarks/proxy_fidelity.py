@@ -33,7 +33,7 @@ from nasoa_lib import measure, search, train
 from nasoa_lib.search.evaluate import forget_proxy_weights
 from nasoa_lib.paths import REPORT_DIR
 from nasoa_lib.space import RELEASED
-from nasoa_lib.zoo import released_fitting
+from nasoa_lib.zoo import released_fitting, spread_over_log
 
 OUT = REPORT_DIR / "benchmarks" / "proxy_fidelity.csv"
 BLOCKS = ("2-", "031-", "011-", "4-", "10001-", "02031-a02")
@@ -65,12 +65,7 @@ def sample_architectures(ctx: search.SearchContext, count: int, candidates: int 
         if cost["step_ms"] <= ctx.config.t_max_ms:
             measured.append((cost["step_ms"], code))
     measured.sort()
-    logs = np.log([s for s, _ in measured])
-    chosen: list[int] = []
-    for target in np.linspace(logs.min(), logs.max(), min(count, len(measured))):
-        order = np.argsort(np.abs(logs - target), kind="stable")
-        chosen.append(int(next(i for i in order if i not in chosen)))
-    return [measured[i][1] for i in sorted(chosen)]
+    return [measured[i][1] for i in spread_over_log(np.array([s for s, _ in measured]), count)]
 
 
 def main() -> None:

@@ -644,11 +644,13 @@ def pretraining_plan(profile: Profile | str, models: Sequence[str], store: Artif
     return pd.DataFrame(rows)
 
 
-def pretrain_models(profile: Profile | str, models: Sequence[str], store: ArtifactStore | None = None,
-                    progress: bool = True) -> dict[str, Pretrained]:
-    """Pretrain (or load) every model with the profile's shared recipe."""
+def pretrain_models(profile: Profile | str, models: Sequence[str] | Mapping[str, str],
+                    store: ArtifactStore | None = None, progress: bool = True) -> dict[str, Pretrained]:
+    """Pretrain (or load) every model with the profile's shared recipe: ``models`` is a list of
+    names/codes, or ``{display name: name or code}`` (e.g. ``released/ET-NAS-A`` -> its code)."""
     from nasoa_lib.store import ArtifactStore
 
     prof = resolve_profile(profile)
     store = store or ArtifactStore.for_profile(prof.name)
-    return {name: pretrain(name, profile=prof, store=store, progress=progress) for name in models}
+    targets = dict(models) if isinstance(models, Mapping) else {name: name for name in models}
+    return {name: pretrain(target, profile=prof, store=store, progress=progress) for name, target in targets.items()}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import asdict, dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,10 @@ from nasoa_lib.profiles import Profile, resolve_profile
 from nasoa_lib.search.config import ZooConfig
 from nasoa_lib.search.run import pareto_front
 from nasoa_lib.store import ArtifactStore, spec_key
+
+if TYPE_CHECKING:
+    from nasoa_lib.search.evaluate import Backend
+    from nasoa_lib.search.stages import SearchContext
 
 log = logging.getLogger(__name__)
 
@@ -123,22 +127,25 @@ def select_zoo(evaluations: pd.DataFrame, k: int, floor: float | None = None) ->
             log.warning("only %d front models reach the zoo's floor (proxy top-1 %.4f): a zoo of %d", len(above),
                         floor, len(above))
         front = above
-    if len(front) <= k:
-        chosen = list(range(len(front)))
-    else:
-        logs = np.log(front["step_ms"].to_numpy(float))
-        targets = np.linspace(logs.min(), logs.max(), k)
-        chosen = []
-        for t in targets:
-            order = np.argsort(np.abs(logs - t), kind="stable")
-            chosen.append(int(next(i for i in order if i not in chosen)))
-        chosen.sort()
-    out = front.iloc[chosen].sort_values("step_ms").reset_index(drop=True)
+    out = front.iloc[spread_over_log(front["step_ms"].to_numpy(float), k)].sort_values("step_ms").reset_index(drop=True)
     out.insert(0, "name", [zoo_name(i) for i in range(len(out))])
     return out
 
 
-def proxy_floor(ctx, backend) -> dict | None:
+def spread_over_log(values: np.ndarray, k: int) -> list[int]:
+    """Indices of ``k`` of ``values`` spread over their log range: K log-spaced targets from the
+    smallest to the largest, each taking the nearest unused value (all of them when <= K), sorted."""
+    if len(values) <= k:
+        return list(range(len(values)))
+    logs = np.log(np.asarray(values, dtype=float))
+    chosen: list[int] = []
+    for t in np.linspace(logs.min(), logs.max(), k):
+        order = np.argsort(np.abs(logs - t), kind="stable")
+        chosen.append(int(next(i for i in order if i not in chosen)))
+    return sorted(chosen)
+
+
+def proxy_floor(ctx: SearchContext, backend: Backend) -> dict | None:
     """The zoo's accuracy floor: the proxy evaluation of the profile's ``zoo.floor_model`` (a
     baseline, trained on the search's proxy like every candidate, with no T_m: it may be slower),
     or ``None`` when the profile sets no floor. Stored like every evaluation (read back on a rerun)."""

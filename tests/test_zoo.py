@@ -113,3 +113,9 @@ def test_matched_accuracy_tolerance_and_floor():
     assert not r.loc["weak", "dominated"]  # an untrained baseline is not a comparison
     strict = zoo_comparison.matched_accuracy_ratios(table, tolerance=0.0, floor=0.10).set_index("baseline")
     assert np.isnan(strict.loc["resnet18", "step_time_ratio"])
+
+
+def test_spread_over_log_takes_log_spaced_nearest_unused_values():
+    values = np.array([1.0, 1.1, 2.0, 10.0, 100.0])
+    assert zoo.spread_over_log(values, 3) == [0, 3, 4]  # targets 1, 10, 100
+    assert zoo.spread_over_log(values, 10) == [0, 1, 2, 3, 4]

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-import numpy as np
 import pandas as pd
 
 from nasoa_lib import verdict
 from nasoa_lib.paths import REPORT_DIR
 from nasoa_lib.profiles import Profile, resolve_profile
-from nasoa_lib.store import ArtifactStore
-from nasoa_lib.train import Pretrained, pretrain
+from nasoa_lib.train import Pretrained
 
 FLOOR_TIMES_CHANCE = 10.0
 """A pretrained model of the study must reach this multiple of chance (issue 23: >= 10 % on 100 classes)."""
@@ -46,14 +44,6 @@ def stage_models(profile: Profile | str) -> dict[str, str]:
     released = zoo.released_fitting(prof, SearchConfig.from_profile(prof).t_max_ms)
     names.update({zoo.RELEASED + n: RELEASED[n].code for n in released})
     return names
-
-
-def pretrain_stage(profile: Profile | str, models: Mapping[str, str], store: ArtifactStore | None = None,
-                   progress: bool = True) -> dict[str, Pretrained]:
-    """Pretrain (or load from the store) every model of ``models`` with the profile's recipe."""
-    prof = resolve_profile(profile)
-    store = store or ArtifactStore.for_profile(prof.name)
-    return {name: pretrain(target, profile=prof, store=store, progress=progress) for name, target in models.items()}
 
 
 def curves(records: Mapping[str, Mapping[str, object]]) -> pd.DataFrame:
@@ -177,16 +167,12 @@ def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     return verdict.table(claims)
 
 
-def headline(table: pd.DataFrame, claims: pd.DataFrame, stage_minutes: float) -> dict[str, object]:
+def headline(table: pd.DataFrame, claims: pd.DataFrame) -> dict[str, object]:
     """Notebook 00's pretraining numbers for the report index."""
     best = table.sort_values("source_top1", ascending=False)
     return {
         "pretrained models": len(table),
         "source top-1 % (model)": ", ".join(f"{r.model} {r.source_top1 * 100:.1f}" for r in best.itertuples()),
         f"models >= {FLOOR_TIMES_CHANCE:g}x chance": verdict.counts(claims),
-        "pretraining minutes (this machine)": round(stage_minutes, 1),
+        "pretraining minutes (this machine)": round(float(table.train_minutes.sum()), 1),
     }
-
-
-def stage_minutes(table: pd.DataFrame) -> float:
-    return float(np.sum(table.train_minutes))
