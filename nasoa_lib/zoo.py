@@ -309,7 +309,7 @@ def cards(profile: Profile | str = "laptop", store: ArtifactStore | None = None)
             record = store.get(CARD_KIND, key)
             if record is None:
                 raise StoreCorruptedError(f"zoo member {name} has no card {key} in {store.root}",
-                                          hint=f"re-create the cards: nasoa reproduce --profile {prof.name} --only 03")
+                                          hint=f"re-create the cards: nasoa reproduce --profile {prof.name} --only 04")
             out[name] = ModelCard.from_dict(record)
     return out
 
@@ -338,13 +338,13 @@ def load(name: str, profile: Profile | str = "laptop", store: ArtifactStore | No
     path = store.artifact_path(PRETRAINED_KIND, c.pretrain_key, WEIGHTS_FILE)
     if not path.is_file():
         raise ArtifactNotFoundError(f"weights of {c.name} missing at {path}",
-                                    hint=f"pretrain it again: nasoa reproduce --profile {prof.name} --only 03")
+                                    hint=f"pretrain it again: nasoa reproduce --profile {prof.name} --only 04")
     digest = sha256_file(path)
     if digest != c.weights_sha256:
         raise StoreCorruptedError(
             f"weights of {c.name} at {path} have sha256 {digest[:12]}..., its model card says "
             f"{c.weights_sha256[:12]}...",
-            hint=f"delete the file {path}, then pretrain it again: nasoa reproduce --profile {prof.name} --only 03",
+            hint=f"delete the file {path}, then pretrain it again: nasoa reproduce --profile {prof.name} --only 04",
         )
     return load_pretrained(c.code, prof, store=store).model
 
@@ -396,4 +396,4 @@ def step_time_table(profile: Profile | str = "laptop", store: ArtifactStore | No
         if entry.record["profile"] == prof.name and entry.record["device"].split(":")[0] == device:
             return measure.StepTimeTable.load(store.artifact_path(TABLE_KIND, entry.key, TABLE_FILE))
     raise ArtifactNotFoundError(f"no step-time table for profile {prof.name!r} on {device}",
-                                hint=f"measure it: nasoa reproduce --profile {prof.name} --only 03")
+                                hint=f"measure it: nasoa reproduce --profile {prof.name} --only 04")
