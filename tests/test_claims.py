@@ -109,3 +109,19 @@ def test_proxy_fidelity_ranks_proxies_by_their_taus():
     assert table.loc["noisy", "repeatability_tau"] == pytest.approx(-1.0)
     assert table.loc["good", "cpu_minutes_per_evaluation"] == pytest.approx(1.0)
     assert table.loc["good", "fidelity_verdict"] == V.HOLDS and table.loc["good", "architectures"] == 10
+
+
+def test_proxy_choice_says_plainly_when_the_chosen_proxy_misses_the_bar():
+    """The chosen proxy is the best fidelity per CPU-minute; below tau 0.5 the sentence names the
+    cheapest proxy above the bar and its price relative to the chosen one."""
+    table = pd.DataFrame([
+        {"proxy": "cheap", "fidelity_tau": 0.47, "fidelity_ci": "[-0.02, 0.78]", "cpu_minutes_per_evaluation": 0.16,
+         "fidelity_per_cpu_minute": 0.47 / 0.16},
+        {"proxy": "dear", "fidelity_tau": 0.56, "fidelity_ci": "[0.10, 0.82]", "cpu_minutes_per_evaluation": 0.32,
+         "fidelity_per_cpu_minute": 0.56 / 0.32},
+    ])
+    text = search_claims.proxy_choice(table)
+    assert text.startswith("chosen proxy: cheap") and "below the bar of tau >= 0.5" in text
+    assert "dear" in text and "2.0x as much" in text and "50% of its evaluations" in text
+    assert "reaches the bar" in search_claims.proxy_choice(table, bar=0.4)
+    assert "no measured proxy reaches it" in search_claims.proxy_choice(table, bar=0.9)

@@ -161,3 +161,29 @@ def proxy_fidelity(measured: pd.DataFrame) -> pd.DataFrame:
                      "fidelity_per_cpu_minute": fid.effect / minutes if minutes > 0 else float("nan"),
                      "scored_on": ", ".join(sorted(set(grp.scored_on)))})
     return pd.DataFrame(rows)
+
+
+#: Issue 17's bar for a proxy that ranks: Kendall tau >= 0.5 against the full recipe.
+FIDELITY_BAR = 0.5
+
+
+def proxy_choice(proxies: pd.DataFrame, bar: float = FIDELITY_BAR) -> str:
+    """One sentence on the chosen proxy (best fidelity per CPU-minute, the issue's rule) against
+    the fidelity ``bar``: whether it reaches it, and what the cheapest proxy that does would cost
+    relative to it (the reason to accept a proxy below the bar is its price, stated plainly)."""
+    if proxies.empty:
+        raise ValueError("no proxy measured")
+    chosen = proxies.loc[proxies.fidelity_per_cpu_minute.idxmax()]
+    text = (f"chosen proxy: {chosen.proxy} (fidelity tau {chosen.fidelity_tau:.2f} {chosen.fidelity_ci}, "
+            f"{chosen.cpu_minutes_per_evaluation:.2f} CPU-min per evaluation)")
+    if chosen.fidelity_tau >= bar:
+        return text + f": it reaches the bar of tau >= {bar:g}."
+    reaching = proxies[proxies.fidelity_tau >= bar]
+    if reaching.empty:
+        return text + f": below the bar of tau >= {bar:g}, and no measured proxy reaches it."
+    best = reaching.loc[reaching.cpu_minutes_per_evaluation.idxmin()]
+    ratio = best.cpu_minutes_per_evaluation / chosen.cpu_minutes_per_evaluation
+    return (text + f": below the bar of tau >= {bar:g}. The cheapest measured proxy above it, {best.proxy} "
+            f"(tau {best.fidelity_tau:.2f} {best.fidelity_ci}), costs {ratio:.1f}x as much per evaluation: "
+            f"at that price the laptop search would get {1 / ratio:.0%} of "
+            "its evaluations within the same minutes.")
