@@ -30,7 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import asdict, dataclass
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -82,9 +82,17 @@ class Verdict:
 
     def summary(self) -> str:
         """``+3.10 points [0.40, 5.80], n=9: holds`` (the form the report index shows)."""
-        unit = f" {self.unit}" if self.unit else ""
-        return (f"{self.effect:+.3g}{unit} [{self.ci_low:.3g}, {self.ci_high:.3g}], "
-                f"n={self.n}: {self.verdict}")
+        return summary(self.to_dict())
+
+
+def summary(row: Mapping[str, object] | pd.Series) -> str:
+    """One claim (a :class:`Verdict`'s dict or a row of :func:`table`) as the report index shows
+    it: ``+3.10 points [0.40, 5.80], n=9: holds``; a claim with too few units for an interval says
+    so instead of printing ``[nan, nan]``."""
+    unit = f" {row['unit']}" if row.get("unit") else ""
+    lo, hi = float(row["ci_low"]), float(row["ci_high"])
+    interval = f"[{lo:.3g}, {hi:.3g}]" if np.isfinite(lo) and np.isfinite(hi) else "(too few units for an interval)"
+    return f"{float(row['effect']):+.3g}{unit} {interval}, n={int(row['n'])}: {row['verdict']}"
 
 
 def classify(ci_low: float, ci_high: float, direction: Direction = "greater", threshold: float = 0.0) -> str:

@@ -152,3 +152,15 @@ def test_two_proportions_is_welch_on_outcomes():
     v = V.two_proportions("a beats b", 0.30, 5000, 0.25, 5000)
     assert v.effect == pytest.approx(0.05) and v.verdict == V.HOLDS
     assert V.two_proportions("a beats b", 0.30, 100, 0.29, 100).verdict == V.INCONCLUSIVE
+
+
+def test_summary_says_when_too_few_units_leave_no_interval():
+    """Three points leave a Spearman rho without a Fisher-z interval: the summary says so and the
+    verdict stays inconclusive, instead of a headline reading ``[nan, nan]``."""
+    few = V.correlation("rho on 3 points", [1, 2, 3], [1, 2, 4], unit="rho")
+    assert few.verdict == V.INCONCLUSIVE
+    assert few.summary() == "+1 rho (too few units for an interval), n=3: inconclusive"
+    row = V.table([few]).iloc[0]
+    assert V.summary(row) == few.summary()
+    enough = V.one_sample("mean > 0", [1.0, 2.0, 3.0, 4.0], unit="points")
+    assert V.summary(enough.to_dict()).startswith("+2.5 points [") and enough.summary().endswith(": holds")

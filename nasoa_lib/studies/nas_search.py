@@ -14,6 +14,7 @@ from typing import Sequence
 import pandas as pd
 
 from nasoa_lib import verdict
+from nasoa_lib.errors import InvalidArgumentError
 from nasoa_lib.space import parse_block
 from nasoa_lib.search import SearchContext
 
@@ -172,7 +173,7 @@ def proxy_choice(proxies: pd.DataFrame, bar: float = FIDELITY_BAR) -> str:
     the fidelity ``bar``: whether it reaches it, and what the cheapest proxy that does would cost
     relative to it (the reason to accept a proxy below the bar is its price, stated plainly)."""
     if proxies.empty:
-        raise ValueError("no proxy measured")
+        raise InvalidArgumentError("no proxy measured", hint="run python benchmarks/proxy_fidelity.py first")
     chosen = proxies.loc[proxies.fidelity_per_cpu_minute.idxmax()]
     text = (f"chosen proxy: {chosen.proxy} (fidelity tau {chosen.fidelity_tau:.2f} {chosen.fidelity_ci}, "
             f"{chosen.cpu_minutes_per_evaluation:.2f} CPU-min per evaluation)")
