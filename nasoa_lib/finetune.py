@@ -23,7 +23,15 @@ are in ``benchmarks/finetune_throughput.py`` / ``reports/benchmarks/``.
 
 **Learning-rate schedules** (per iteration, planned over ``Regime.iterations``): ``"cosine"``
 decays from ``lr`` to 0 (half a cosine); ``"step"`` multiplies ``lr`` by 0.1 after 50 % and
-again after 75 % of the iterations (the classic ImageNet-style step schedule).
+again after 75 % of the iterations (the classic ImageNet-style step schedule); ``"constant"`` keeps
+``lr`` at every step, so the state after ``e`` epochs of a long run is the run of ``e`` epochs
+(:mod:`nasoa_lib.run_length`: checkpointed runs of the meta-dataset).
+
+**Checkpoints.** ``eval_steps`` names the optimizer steps after which the run is evaluated (instead
+of ``eval_points`` evenly spaced ones); each evaluation is a :class:`Checkpoint` with the test
+accuracy, the accuracy on the even- and odd-indexed test images (two independent halves: the
+irreducible-error floor of notebook 06's Table 3) and, when the task has validation images
+(``TaskSpec.validation_per_class``), the validation accuracy.
 
 **Time limit.** Only training counts (building the frozen cache included, evaluation excluded).
 The limit is checked against a *measured* step: the first forward + backward (plus the cache
@@ -61,7 +69,7 @@ import torch
 from torch import nn
 
 from nasoa_lib.errors import BudgetTooSmallError, InvalidParallelSetup, InvalidRegimeError
-from nasoa_lib.schedule import cosine_lr, step_decay_lr
+from nasoa_lib.schedule import constant_lr, cosine_lr, step_decay_lr
 from nasoa_lib.staged import MAX_FROZEN_STAGES, StagedNetwork, freeze_stages, num_frozen_modules, replace_head, train_mode
 
 if TYPE_CHECKING:
@@ -72,8 +80,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LR_SCHEDULES = ("cosine", "step")
+LR_SCHEDULES = ("cosine", "step", "constant")
 CACHE_LIMIT_BYTES = 768 * 2**20
+_AUGMENT_STREAM = 7919  # seed offset of a constant-rate run's own augmentation generator
 EVAL_BATCH = 256
 FINETUNE_KIND = "finetune"
 
@@ -107,7 +116,7 @@ class Regime:
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, (int, np.integer)) or self.batch_size < 2:
             raise bad("batch_size", "must be an int >= 2", "BatchNorm needs at least 2 images per batch")
         if self.lr_schedule not in LR_SCHEDULES:
-            raise bad("lr_schedule", f"must be one of {LR_SCHEDULES}", "'cosine' decays to 0; 'step' x0.1 at 50% and 75%")
+            raise bad("lr_schedule", f"must be one of {LR_SCHEDULES}", "'cosine' decays to 0; 'step' x0.1 at 50% and 75%; 'constant' keeps lr")
         if not 0 <= self.weight_decay < 1:
             raise bad("weight_decay", "must be in [0, 1)", "typical values are 0..5e-4")
         if not 0 <= self.momentum < 1:
@@ -128,6 +137,8 @@ class Regime:
         """Learning rate of optimizer step ``step`` (0-based) under :attr:`lr_schedule`."""
         if self.lr_schedule == "cosine":
             return cosine_lr(step, self.iterations, self.lr)
+        if self.lr_schedule == "constant":
+            return constant_lr(step, self.iterations, self.lr)
         return step_decay_lr(step, self.iterations, self.lr)
 
 
@@ -160,8 +171,39 @@ class FinetuneSettings:
 
 
 @dataclass(frozen=True)
+class Checkpoint:
+    """One evaluation of a run after ``step`` optimizer steps (``finetune(..., eval_steps=...)``).
+
+    ``test_half_accuracies`` are the accuracies on the even- and odd-indexed test images of the
+    task: two independent halves of the test set, whose disagreement measures the test-set noise
+    (the irreducible-error floor of notebook 06). ``validation_accuracy`` is ``None`` when the task
+    has no validation images."""
+
+    step: int
+    train_seconds: float
+    test_accuracy: float
+    validation_accuracy: float | None
+    test_half_accuracies: tuple[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.step, "train_seconds": self.train_seconds, "test_accuracy": self.test_accuracy,
+                "validation_accuracy": self.validation_accuracy,
+                "test_half_accuracies": list(self.test_half_accuracies)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Checkpoint":
+        va = data.get("validation_accuracy")
+        a, b = data["test_half_accuracies"]
+        return cls(int(data["step"]), float(data["train_seconds"]), float(data["test_accuracy"]),
+                   None if va is None else float(va), (float(a), float(b)))
+
+
+@dataclass(frozen=True)
 class FinetuneResult:
-    """What one fine-tuning run measured. ``curve`` holds ``(step, train_seconds, accuracy)``."""
+    """What one fine-tuning run measured. ``curve`` holds ``(step, train_seconds, accuracy)``;
+    ``checkpoints`` the same evaluations with validation and test-half accuracies, filled when the
+    run was asked for ``eval_steps`` or its task has validation images (otherwise empty, and the
+    record is the one stored before checkpoints existed)."""
 
     accuracy: float
     train_seconds: float
@@ -174,17 +216,23 @@ class FinetuneResult:
     frozen_cache: bool
     threads: int
     key: str
+    checkpoints: tuple[Checkpoint, ...] = ()
     model: StagedNetwork | None = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "model"}
         out["curve"] = [list(p) for p in self.curve]
+        if self.checkpoints:
+            out["checkpoints"] = [c.to_dict() for c in self.checkpoints]
+        else:
+            del out["checkpoints"]  # a run without checkpoints keeps the record (and bytes) it always had
         return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "FinetuneResult":
         values = dict(data)
         values["curve"] = tuple(tuple(p) for p in values["curve"])
+        values["checkpoints"] = tuple(Checkpoint.from_dict(c) for c in values.get("checkpoints") or ())
         return cls(**{f.name: values[f.name] for f in fields(cls) if f.name != "model"})
 
 
@@ -203,10 +251,12 @@ class FinetuneRunSpec:
     time_limit: float | None
     seed: int
     eval_points: int
+    eval_steps: tuple[int, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         from nasoa_lib.builder import key_fields
 
+        steps = {} if self.eval_steps is None else {"eval_steps": [int(s) for s in self.eval_steps]}
         return {
             "stage": FINETUNE_KIND,
             "pretrained": self.pretrained,
@@ -216,6 +266,7 @@ class FinetuneRunSpec:
             "time_limit": self.time_limit,
             "seed": self.seed,
             "eval_points": self.eval_points,
+            **steps,
             **(key_fields(self.model) if self.model is not None else {}),
         }
 
@@ -224,8 +275,10 @@ class FinetuneRunSpec:
         if data.get("stage", FINETUNE_KIND) != FINETUNE_KIND:
             raise InvalidRegimeError(f"not a fine-tuning run spec: stage {data.get('stage')!r}",
                                      hint=f"read records of kind {FINETUNE_KIND!r} only")
+        steps = data.get("eval_steps")
         return cls(data["pretrained"], data["model"], data["task"], Regime.from_dict(data["regime"]),
-                   data["time_limit"], data["seed"], data["eval_points"])
+                   data["time_limit"], data["seed"], data["eval_points"],
+                   None if steps is None else tuple(int(s) for s in steps))
 
     @property
     def key(self) -> str:
@@ -304,10 +357,12 @@ def run_spec(
     time_limit: float | None,
     seed: int,
     eval_points: int,
+    eval_steps: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """The dict of :class:`FinetuneRunSpec` (its :func:`~nasoa_lib.store.spec_key` is the run's key in
     the store)."""
-    return FinetuneRunSpec(pretrained_key, model_name, task_spec, regime, time_limit, seed, eval_points).to_dict()
+    steps = None if eval_steps is None else tuple(int(s) for s in eval_steps)
+    return FinetuneRunSpec(pretrained_key, model_name, task_spec, regime, time_limit, seed, eval_points, steps).to_dict()
 
 
 def finetune(
@@ -322,6 +377,7 @@ def finetune(
     seed: int = 0,
     device: torch.device | str | None = None,
     eval_points: int = 1,
+    eval_steps: Sequence[int] | None = None,
     cache_frozen: bool | str = "auto",
     image_size: int | None = None,
     small_image_stem: bool = False,
@@ -331,7 +387,10 @@ def finetune(
 
     ``pretrained=None`` trains ``model`` from scratch: a registered name / architecture code (built
     fresh, seeded) or a :class:`StagedNetwork` (copied, never modified). ``eval_points`` evenly
-    spaced evaluations (the last one at the end of training) make the accuracy curve. The pretrained
+    spaced evaluations (the last one at the end of training) make the accuracy curve; ``eval_steps``
+    (ascending optimizer steps in ``1..regime.iterations``) evaluates after exactly these steps
+    instead (and at the end, when training stops elsewhere), each a :class:`Checkpoint` in
+    ``result.checkpoints``. The pretrained
     network itself is never modified (the run works on a copy); ``keep_model=True`` returns the
     fine-tuned copy in ``result.model`` (eval mode).
 
@@ -347,10 +406,11 @@ def finetune(
         raise InvalidRegimeError(f"eval_points={eval_points}: must be >= 1", hint="1 evaluates only at the end")
     if time_limit is not None and not time_limit > 0:
         raise InvalidRegimeError(f"time_limit={time_limit!r}: must be > 0 seconds", hint="pass None for no limit")
+    steps_wanted = _check_eval_steps(eval_steps, regime.iterations)
     device = torch.device(device) if device is not None else torch.device("cpu")
     net, pretrained_key, model_name, size = _network(pretrained, model, seed, image_size, small_image_stem)
     num_classes = _check_task(task)
-    key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points))
+    key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points, steps_wanted))
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -364,9 +424,18 @@ def finetune(
         y_train = torch.as_tensor(task.y_train, dtype=torch.int64, device=device)
         x_test = to_tensor(task.x_test, size).to(device)
         y_test = torch.as_tensor(task.y_test, dtype=torch.int64, device=device)
+        x_val_np = getattr(task, "x_val", None)
+        has_val = x_val_np is not None and len(x_val_np) > 0
+        x_val = to_tensor(x_val_np, size).to(device) if has_val else None
+        y_val = torch.as_tensor(task.y_val, dtype=torch.int64, device=device) if has_val else None
         n = len(y_train)
         batch = min(regime.batch_size, n)
         order = _batch_order(n, batch, regime.iterations, generator)
+        # A constant-rate run must be a prefix of a longer one: its augmentation draws from its own
+        # stream (after the batch order, the shared stream's state depends on the run's length).
+        # The other schedules keep the shared stream, so their stored runs stay bit-identical.
+        augment_generator = (torch.Generator().manual_seed(seed + _AUGMENT_STREAM)
+                             if regime.lr_schedule == "constant" else generator)
 
         n_frozen = num_frozen_modules(regime.frozen_stages)
         use_cache = _use_cache(cache_frozen, net, regime, n_frozen, x_train, batch)
@@ -380,7 +449,10 @@ def finetune(
             momentum=regime.momentum,
         )
         loss_fn = nn.CrossEntropyLoss()
-        eval_at = sorted({max(1, round(regime.iterations * (i + 1) / eval_points)) for i in range(eval_points)})
+        if steps_wanted is not None:
+            eval_at = set(steps_wanted)
+        else:
+            eval_at = {max(1, round(regime.iterations * (i + 1) / eval_points)) for i in range(eval_points)}
 
         train_clock = 0.0
         t_start = time.perf_counter()
@@ -395,7 +467,8 @@ def finetune(
                     f"the training deadline passed {-left:.3g}s before training could start",
                     hint="give a larger budget: copying the network and the images took the time left",
                 )
-            key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, round(limit, 3), seed, eval_points))
+            key = spec_key(run_spec(pretrained_key, model_name, task.spec, regime, round(limit, 3), seed, eval_points,
+                                    steps_wanted))
         if use_cache:
             with torch.no_grad():
                 train_in = _run_prefix(net, x_train, n_frozen)
@@ -403,34 +476,43 @@ def finetune(
         else:
             train_in = x_train
         test_in: torch.Tensor | None = None
+        val_in: torch.Tensor | None = None
 
         def forward_train(xb: torch.Tensor) -> torch.Tensor:
             if use_cache:
                 return net.forward_head(net.run_trunk(xb, n_frozen, 5))
             if regime.augment:
-                xb = random_flip_crop(xb, generator=generator)
+                xb = random_flip_crop(xb, generator=augment_generator)
             if n_frozen:
                 with torch.no_grad():
                     xb = net.run_trunk(xb, 0, n_frozen)
             return net.forward_head(net.run_trunk(xb, n_frozen, 5))
 
-        def evaluate_now() -> float:
-            nonlocal test_in
+        def correct_of(inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+            start = n_frozen if use_cache else 0
+            hits = [net.forward_head(net.run_trunk(inputs[s : s + EVAL_BATCH], start, 5)).argmax(1)
+                    == labels[s : s + EVAL_BATCH] for s in range(0, len(labels), EVAL_BATCH)]
+            return torch.cat(hits) if hits else torch.zeros(0, dtype=torch.bool)
+
+        def evaluate_now(step: int) -> Checkpoint:
+            nonlocal test_in, val_in
             net.eval()
             with torch.no_grad():
                 if use_cache and test_in is None:
                     test_in = _run_prefix(net, x_test, n_frozen)
-                inputs = test_in if use_cache else x_test
-                start = n_frozen if use_cache else 0
-                correct = 0
-                for s in range(0, len(y_test), EVAL_BATCH):
-                    logits = net.forward_head(net.run_trunk(inputs[s : s + EVAL_BATCH], start, 5))
-                    correct += int((logits.argmax(1) == y_test[s : s + EVAL_BATCH]).sum())
+                    if has_val:
+                        val_in = _run_prefix(net, x_val, n_frozen)
+                hits = correct_of(test_in if use_cache else x_test, y_test)
+                val_acc = None
+                if has_val:
+                    val_hits = correct_of(val_in if use_cache else x_val, y_val)
+                    val_acc = int(val_hits.sum()) / len(val_hits)
             train_mode(net, regime.frozen_stages)
-            return correct / max(1, len(y_test))
+            halves = (_share(hits[0::2]), _share(hits[1::2]))
+            return Checkpoint(step, train_clock, _share(hits), val_acc, halves)
 
         step_times: list[float] = []
-        curve: list[tuple[int, float, float]] = []
+        checkpoints: list[Checkpoint] = []
         eval_seconds = 0.0
         stopped_by_time = False
         steps = 0
@@ -466,12 +548,13 @@ def finetune(
                 on_step(steps, train_clock)
             if steps in eval_at:
                 te = time.perf_counter()
-                curve.append((steps, train_clock, evaluate_now()))
+                checkpoints.append(evaluate_now(steps))
                 eval_seconds += time.perf_counter() - te
-        if not curve or curve[-1][0] != steps:
+        if not checkpoints or checkpoints[-1].step != steps:
             te = time.perf_counter()
-            curve.append((steps, train_clock, evaluate_now()))
+            checkpoints.append(evaluate_now(steps))
             eval_seconds += time.perf_counter() - te
+        curve = [(c.step, c.train_seconds, c.test_accuracy) for c in checkpoints]
 
     median_step = statistics.median(step_times) if step_times else 0.0
     return FinetuneResult(
@@ -486,6 +569,7 @@ def finetune(
         frozen_cache=use_cache,
         threads=torch.get_num_threads(),
         key=key,
+        checkpoints=tuple(checkpoints) if steps_wanted is not None or has_val else (),
         model=net.eval() if keep_model else None,
     )
 
@@ -500,6 +584,7 @@ def finetune_cached(
     time_limit: float | None = None,
     seed: int = 0,
     eval_points: int = 1,
+    eval_steps: Sequence[int] | None = None,
     image_size: int | None = None,
     extra: Mapping[str, Any] | None = None,
     profile: str | None = None,
@@ -513,14 +598,15 @@ def finetune_cached(
         raise InvalidRegimeError("a cached from-scratch run needs the model's name or code", hint="pass model='resnet18'")
     pretrained_key = None if pretrained is None else pretrained.key
     model_name = model if pretrained is None else pretrained.name
-    spec = FinetuneRunSpec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points)
+    steps = _check_eval_steps(eval_steps, regime.iterations)
+    spec = FinetuneRunSpec(pretrained_key, model_name, task.spec, regime, time_limit, seed, eval_points, steps)
     key = spec.key
     found = store.get(FINETUNE_KIND, key)
     if found is not None:
         return FinetuneRecord.from_dict(found)
     start = time.perf_counter()
     result = finetune(pretrained, task, regime, model=model, time_limit=time_limit, seed=seed,
-                      eval_points=eval_points, image_size=image_size)
+                      eval_points=eval_points, eval_steps=steps, image_size=image_size)
     wall = time.perf_counter() - start if timed else None
     record = FinetuneRecord(spec, result, wall, dict(extra or {}))
     provenance = None
@@ -556,6 +642,22 @@ def _network(
         raise InvalidRegimeError(f"model must be a StagedNetwork or a name/code, got {type(model).__name__}",
                                  hint="use nasoa_lib.models.create or nasoa_lib.builder.build")
     return copy.deepcopy(model), None, type(model).__name__, size
+
+
+def _share(hits: torch.Tensor) -> float:
+    return int(hits.sum()) / max(1, len(hits))
+
+
+def _check_eval_steps(eval_steps: Sequence[int] | None, iterations: int) -> tuple[int, ...] | None:
+    if eval_steps is None:
+        return None
+    steps = tuple(int(s) for s in eval_steps)
+    if not steps or list(steps) != sorted(set(steps)) or steps[0] < 1 or steps[-1] > iterations:
+        raise InvalidRegimeError(
+            f"eval_steps={list(steps)}: must be ascending, distinct optimizer steps in 1..{iterations}",
+            hint="use nasoa_lib.run_length.checkpoint_steps(ladder, train_images, batch_size) with "
+                 "regime.iterations = its last step")
+    return steps
 
 
 def _check_task(task: Task) -> int:

@@ -5,6 +5,8 @@
   the NSS super networks (DARTS' weight schedule 0.025 -> 0.001, NSS supp. 6.4.1) use it.
 - :func:`step_decay_lr`: the ImageNet-style step schedule of a regime, x0.1 from 50 % and again
   from 75 % of the steps.
+- :func:`constant_lr`: ``lr`` at every step; the schedule of checkpointed runs
+  (:data:`nasoa_lib.run_length.SCHEDULE`), whose state after ``e`` epochs is the run of ``e`` epochs.
 - :func:`warmup_cosine`: the pretraining recipe's *multiplier* (for ``LambdaLR``): linear warm-up
   ``(step + 1) / warmup_steps``, then half a cosine from 1 to 0 at ``total_steps``.
 - :func:`linear_decay`: the thesis' budgeted-training multiplier (appendix A.2), 1 -> 0 at
@@ -33,6 +35,12 @@ def step_decay_lr(step: int, total: int, lr: float) -> float:
     if step >= 0.75 * total:
         factor *= 0.1
     return lr * factor
+
+
+def constant_lr(step: int, total: int, lr: float) -> float:
+    """``lr`` at every step: no step's rate depends on ``total``, so every prefix of a run is itself
+    a run (:mod:`nasoa_lib.run_length`)."""
+    return lr
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_steps: int = 0) -> float:

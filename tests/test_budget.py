@@ -58,10 +58,13 @@ def _table(step_seconds: float = 1e-4) -> FinetuneTimeTable:
                               for k in (0, 2, 4)})
 
 
-def _recommendation(dataset, iterations: int, budget: float, expected: float = 0.5) -> Recommendation:
+def _recommendation(dataset, epochs: int, budget: float, expected: float = 0.5) -> Recommendation:
+    from nasoa_lib.run_length import iterations_for
+
     task = TaskFeatures(dataset.name, dataset.num_classes, len(dataset.y_train), len(dataset.y_test), 0.5,
                         int(dataset.train_counts().min()))
-    chosen = Candidate(MODEL, 0.01, 0, iterations, 0.5, expected)
+    iterations = iterations_for(epochs, task.n_train, SETTINGS.batch_size)
+    chosen = Candidate(MODEL, 0.01, 0, iterations, 0.5, expected, epochs)
     return Recommendation(task, budget, chosen, (), 1, 0.1, SETTINGS.__dict__.copy())
 
 
@@ -76,8 +79,7 @@ def fake_service(tiny, tmp_path, monkeypatch):
 
     _, _, pretrained = tiny
     svc = service.Service(load_profile("smoke"), ArtifactStore(tmp_path / "store"),
-                          GeneratorConfig(lrs=(0.01,), frozen_stages=(0, 2, 4), min_iterations=2, max_iterations=8,
-                                          iteration_factor=2.0),
+                          GeneratorConfig(lrs=(0.01,), frozen_stages=(0, 2, 4), epochs=(1, 2, 3)),
                           SETTINGS, {MODEL: 0.1}, {MODEL: CODE}, _table(), make_predictor("adaptive", [MODEL], seed=0),
                           "adaptive")
     monkeypatch.setattr("nasoa_lib.train.load_pretrained", lambda *a, **k: pretrained)
@@ -126,14 +128,14 @@ def test_finetune_for_keeps_the_budget_when_the_regime_would_overrun(tiny, fake_
 
     _, dataset, _ = tiny
     budget = 3.0
-    rec = _recommendation(dataset, iterations=100_000, budget=budget)  # ~minutes of training
+    rec = _recommendation(dataset, epochs=33_334, budget=budget)  # 100 002 steps: ~minutes of training
     start = time.perf_counter()
     card = service.finetune_for(dataset, rec, fake_service, tmp_path / "run", progress=False,
                                 deadline=Deadline(budget))
     wall = time.perf_counter() - start
     assert wall <= TOLERANCE_FACTOR * budget + TOLERANCE_SECONDS
     b = card["budget"]
-    assert 0 < b["steps"] < b["planned_steps"] == 100_000 and b["verdict"].startswith("kept")
+    assert 0 < b["steps"] < b["planned_steps"] == rec.chosen.iterations and b["verdict"].startswith("kept")
     assert b["wall_seconds"] <= wall and b["seconds"] == budget
     assert (tmp_path / "run" / service.WEIGHTS_FILE).is_file()
 
@@ -143,7 +145,7 @@ def test_finetune_command_says_it_kept_the_budget(tiny, fake_service, tmp_path, 
 
     path, dataset, _ = tiny
     # the (optimistic) table expects 2 s for 20 000 steps, so the re-check accepts it; they take far longer
-    saved = service.save_recommendation(_recommendation(dataset, iterations=20_000, budget=3.0), tmp_path / "r.json")
+    saved = service.save_recommendation(_recommendation(dataset, epochs=6_667, budget=3.0), tmp_path / "r.json")
     start = time.perf_counter()
     assert cli.main(["finetune", "--data", str(path), "--recommendation", str(saved), "--profile", "smoke",
                      "--out", str(tmp_path / "run"), "--no-progress"]) == 0
@@ -157,7 +159,7 @@ def test_a_budget_too_small_for_one_step_states_the_smallest_feasible_one(tiny, 
     from nasoa_lib.generator import service
 
     _, dataset, _ = tiny
-    rec = _recommendation(dataset, iterations=4, budget=0.05)
+    rec = _recommendation(dataset, epochs=1, budget=0.05)
     with pytest.raises(BudgetTooSmallError) as err:
         service.finetune_for(dataset, rec, fake_service, tmp_path / "run", progress=False)
     assert "smallest feasible budget" in err.value.hint and not (tmp_path / "run").exists()
@@ -178,13 +180,13 @@ def test_recommendation_leaves_room_for_what_the_command_already_spent(tiny, fak
     from nasoa_lib.generator import service
 
     _, dataset, _ = tiny
-    monkeypatch.setattr(fake_service, "table", _table(step_seconds=0.5))  # 2, 4, 8 iterations: 1, 2, 4 s
+    monkeypatch.setattr(fake_service, "table", _table(step_seconds=0.5))  # 1, 2, 3 epochs = 3, 6, 9 steps: 1.5, 3, 4.5 s
     monkeypatch.setattr(service, "data_features",
                         lambda d, s: TaskFeatures(d.name, 2, len(d.y_train), len(d.y_test), 0.5, 12))
     fresh = service.recommend_for(dataset, 8.0, fake_service, deadline=Deadline(8.0))
     late = service.recommend_for(dataset, 8.0, fake_service, deadline=Deadline(8.0, start=time.perf_counter() - 3.0))
     assert late.time_budget == fresh.time_budget == 8.0
-    assert fresh.grid_size == 9 and late.grid_size == 6  # 8 iterations no longer fit after 3 s spent
+    assert fresh.grid_size == 9 and late.grid_size == 6  # 3 epochs no longer fit after 3 s spent
     assert all(c.expected_seconds <= 8.0 - 3.0 for c in (late.chosen, *late.runners_up))
 
 
@@ -209,9 +211,12 @@ def test_saved_recommendation_is_rechecked_against_this_device(tiny, fake_servic
     from nasoa_lib.generator import service
 
     _, dataset, _ = tiny
-    ok = _recommendation(dataset, iterations=8, budget=5.0)
+    ok = _recommendation(dataset, epochs=3, budget=5.0)
     assert service.check_recommendation(ok, fake_service) == pytest.approx(
-        fake_service.table.expected_seconds(MODEL, 0, 8, ok.task.n_train, ok.task.n_test))
+        fake_service.table.expected_seconds(MODEL, 0, ok.chosen.iterations, ok.task.n_train, ok.task.n_evaluated))
+    with pytest.raises(InvalidDataError, match="epoch"):
+        service.check_recommendation(replace(ok, chosen=replace(ok.chosen, iterations=ok.chosen.iterations + 1)),
+                                     fake_service)
     slow = SimpleNamespace(**{**fake_service.__dict__, "table": _table(step_seconds=2.0)})
     with pytest.raises(BudgetTooSmallError, match="expected to take") as err:
         service.check_recommendation(ok, slow)
@@ -258,7 +263,7 @@ def test_a_damaged_recommendation_file_names_the_field(case, tiny, tmp_path, mon
 
     path, dataset, _ = tiny
     monkeypatch.setenv("NASOA_STORE", str(tmp_path / "store"))
-    saved = service.save_recommendation(_recommendation(dataset, iterations=8, budget=60.0), tmp_path / "rec.json")
+    saved = service.save_recommendation(_recommendation(dataset, epochs=3, budget=60.0), tmp_path / "rec.json")
     saved.write_text(json.dumps(_damage(json.loads(saved.read_text()), case)))
     assert cli.main(["finetune", "--data", str(path), "--recommendation", str(saved), "--profile", "smoke",
                      "--out", str(tmp_path / "run"), "--no-progress"]) == 2

@@ -63,33 +63,41 @@ def test_stream_claims_and_curves():
             runs.append(_stream_run(label, kind, depth, o, err + rng.normal(0, 0.002), rng))
     ev = StreamEvaluation(runs, 200, (), cfg)
     claims = ev.claims()
-    fixed_vs_adaptive = claims[claims.claim.str.contains("best fixed")]
-    assert len(fixed_vs_adaptive) == 2 and (fixed_vs_adaptive.verdict == V.HOLDS).all()
-    assert (fixed_vs_adaptive.effect > 4).all() and (claims.n == 4).all()
+    fixed_vs_adaptive = claims[claims.claim.str.contains("Fixed MLP")]  # each fixed MLP, two segments
+    assert len(fixed_vs_adaptive) == 2 * len(cfg.fixed_depths) and (fixed_vs_adaptive.verdict == V.HOLDS).all()
+    assert (fixed_vs_adaptive.effect < -4).all() and (claims.n == 4).all()  # adaptive minus fixed, MAE points
     curves = ev.error_curves(window=10)
     adaptive = curves[curves.predictor == online.ADAPTIVE_LABEL]
     assert len(adaptive) == 200 and adaptive.cumulative_mae.iloc[-1] == pytest.approx(5.0, abs=0.5)
 
 
 def test_comparison_claims_pair_tasks_and_apply_margins():
+    """NASOA (x1, live) against a search (replayed) pairs (task, search seed); generators pair
+    (task, constraint); margins are thresholds on the paired difference."""
     rows = []
     for d in ("x", "y"):
+        for c in (0, 1):
+            base = 0.5 + 0.02 * c
+            for method, acc in (("nasoa", base), ("oa_only", base - 0.05), ("zoo_offline", base)):
+                rows.append({"dataset": d, "task_seed": 0, "constraint": c, "method": method, "search_seed": np.nan,
+                             "source": "live", "test_accuracy": acc})
         for s in (0, 1, 2):
-            base = 0.5 + 0.01 * s
-            for method, acc in (("nasoa", base), ("bohb", base + 0.005), ("zoo_bohb", base + 0.1),
-                                ("oa_only", base - 0.05), ("zoo_offline", base), ("bohb_hpo_only", base)):
-                rows.append({"dataset": d, "seed": s, "constraint": 0, "method": method,
-                             "accuracy": acc + (0.001 * s if method == "bohb" else 0)})
-    results = comparison.Results(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    cfg = comparison.ComparisonConfig(images_per_class=8, test_per_class=16, classes=4)
-    sizes = pd.DataFrame({"dataset": ["x", "x", "x", "y", "y", "y"], "seed": [0, 1, 2] * 2, "test_images": 64})
-    table = comparison.claims(results, cfg, None, sizes).set_index("claim")
+            for method, acc in (("bohb", 0.505 + 0.001 * s), ("zoo_bohb", 0.6 + 0.001 * s), ("bohb_hpo_only", 0.5)):
+                rows.append({"dataset": d, "task_seed": 0, "constraint": 0, "method": method, "search_seed": s,
+                             "source": "table", "test_accuracy": acc})
+    empty = pd.DataFrame()
+    results = comparison.Results(pd.DataFrame(rows), empty, empty, empty, empty, empty, empty, empty)
+    cfg = comparison.ComparisonConfig(images_per_class=8, validation_per_class=4, classes=4)
+    ses = pd.DataFrame({"dataset": ["x", "y"], "task_seed": [0, 0], "test_images": 500, "test_se_points": [2.0, 2.0]})
+    table = comparison.claims(results, cfg, None, ses).set_index("claim")
     close = table.loc[[c for c in table.index if "within 1 point" in c][0]]
     assert close.threshold == -1.0 and close.effect == pytest.approx(-0.6, abs=0.2) and close.verdict == V.HOLDS
+    assert close.n == 6  # 2 tasks x 3 search seeds
     zoo_gain = table.loc[[c for c in table.index if "main gain" in c][0]]
-    assert zoo_gain.effect == pytest.approx(15.0) and zoo_gain.verdict == V.HOLDS and zoo_gain.n == 6
-    assert table.noise_floor.iloc[0] == pytest.approx(
-        V.accuracy_standard_error(pd.DataFrame(rows).accuracy, 64) * 100)
+    assert zoo_gain.effect == pytest.approx(15.1, abs=0.2) and zoo_gain.verdict == V.HOLDS and zoo_gain.n == 6
+    oa = table.loc[[c for c in table.index if "NASOA beats OA only" in c][0]]
+    assert oa.n == 4 and oa.effect == pytest.approx(5.0)  # 2 tasks x 2 constraints, live
+    assert table.noise_floor.iloc[0] == pytest.approx(2.0)
 
 
 def test_proxy_fidelity_ranks_proxies_by_their_taus():

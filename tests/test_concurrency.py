@@ -76,8 +76,7 @@ def test_run_learns_on_top_of_updates_saved_since_its_predictor_was_loaded(tmp_p
     first, second = load_predictor(store, NAME), load_predictor(store, NAME)
     table = FinetuneTimeTable("cpu", 16, 32, 2, {(m, k): RunCost(m, k, 0.01, 0.001, 100, 0.001, 0.05, k > 0)
                                                  for m in MODELS for k in (0, 2)})
-    config = GeneratorConfig(lrs=(0.01,), frozen_stages=(0, 2), min_iterations=2, max_iterations=8,
-                             iteration_factor=2.0)
+    config = GeneratorConfig(lrs=(0.01,), frozen_stages=(0, 2), epochs=(1, 2, 4))
     task = TaskFeatures("toy", num_classes=2, n_train=16, n_test=12, domain_similarity=0.5, smallest_class=8)
     rec = recommend(task, 10.0, dict.fromkeys(MODELS, 0.3), first, table, config=config,
                     settings=FinetuneSettings(batch_size=16))

@@ -214,6 +214,35 @@ def test_task_errors_are_clear():
         make_task(TaskSpec("dtd10", (0, 1), 5, seed=0), dataset=load_dataset("brain_mri"))
 
 
+def test_validation_images_come_from_train_disjoint_and_leave_the_task_unchanged():
+    data = load_dataset("dtd10")
+    plain = make_task(TaskSpec("dtd10", (1, 4, 6), 9, seed=2, test_per_class=5))
+    with_val = make_task(TaskSpec("dtd10", (1, 4, 6), 9, seed=2, test_per_class=5, validation_per_class=4))
+    # the training and test images of the task do not change when validation images are added
+    np.testing.assert_array_equal(plain.x_train, with_val.x_train)
+    np.testing.assert_array_equal(plain.x_test, with_val.x_test)
+    assert plain.x_val.shape == (0, *plain.x_train.shape[1:]) and plain.y_val.shape == (0,)
+    assert np.bincount(with_val.y_val).tolist() == [4, 4, 4]
+    train_images = {img.tobytes() for img in with_val.x_train}
+    original = _label_of_image(data)  # train split only: validation images are all in it
+    for img, label in zip(with_val.x_val, with_val.y_val):
+        assert img.tobytes() not in train_images
+        assert original[img.tobytes()] == with_val.spec.classes[label]
+    # a spec without validation keeps its dict (and so every stored run key)
+    assert "validation_per_class" not in plain.spec.to_dict()
+    assert TaskSpec.from_dict(json.loads(json.dumps(with_val.spec.to_dict()))) == with_val.spec
+
+
+def test_too_few_train_images_for_train_and_validation_is_a_clear_error():
+    # trashnet's class 'trash' has 110 train images
+    sample_task_spec("trashnet", 6, 100, seed=0, validation_per_class=10)
+    with pytest.raises(InvalidDataError, match="100 training \\+ 11 validation") as err:
+        sample_task_spec("trashnet", 6, 100, seed=0, validation_per_class=11)
+    assert "at most 110 training + validation" in err.value.hint
+    with pytest.raises(InvalidDataError, match="validation_per_class=0"):
+        TaskSpec("dtd10", (0, 1), 5, seed=0, validation_per_class=0)
+
+
 # --- transforms --------------------------------------------------------------------------------
 
 

@@ -147,6 +147,61 @@ def test_step_schedule_and_cosine():
     assert cos.lr_at(0) == 1.0 and cos.lr_at(50) == pytest.approx(0.5) and cos.lr_at(100) == pytest.approx(0.0)
 
 
+def test_constant_schedule_keeps_the_rate_and_the_others_are_unchanged():
+    const = Regime(lr=0.3, iterations=10, lr_schedule="constant")
+    assert [const.lr_at(s) for s in (0, 5, 9, 50)] == [0.3] * 4
+    # cosine and step are the schedule module's formulas, bit for bit
+    from nasoa_lib.schedule import cosine_lr, step_decay_lr
+    for total in (1, 7, 100):
+        for s in range(total + 2):
+            assert Regime(lr=0.1, iterations=total).lr_at(s) == cosine_lr(s, total, 0.1)
+            assert Regime(lr=0.1, iterations=total, lr_schedule="step").lr_at(s) == step_decay_lr(s, total, 0.1)
+
+
+def test_eval_steps_checkpoints_with_halves_and_validation():
+    task = sample_task("fashion_mnist", 3, 12, seed=0, test_per_class=9, validation_per_class=5)
+    regime = Regime(lr=0.05, iterations=6, frozen_stages=3, batch_size=12, lr_schedule="constant")
+    result = finetune(None, task, regime, model="mobilenet_v3_small", eval_steps=(1, 4, 6))
+    assert [c.step for c in result.checkpoints] == [1, 4, 6] == [p[0] for p in result.curve]
+    assert [c.test_accuracy for c in result.checkpoints] == [p[2] for p in result.curve]
+    n = len(task.y_test)  # 27: 14 even-indexed, 13 odd-indexed images
+    for c in result.checkpoints:
+        a, b = c.test_half_accuracies
+        assert c.test_accuracy == pytest.approx((a * 14 + b * 13) / n)
+        assert c.validation_accuracy is not None and round(c.validation_accuracy * 15) == c.validation_accuracy * 15
+    assert FinetuneResult.from_dict(result.to_dict()) == result
+    # the key changes only when eval_steps is given
+    plain = finetune(None, task, regime, model="mobilenet_v3_small")
+    assert plain.key != result.key and plain.accuracy == result.accuracy
+    assert len(plain.checkpoints) == 1 and plain.checkpoints[0].validation_accuracy is not None
+
+
+def test_run_key_without_eval_steps_is_unchanged():
+    from nasoa_lib.finetune import FinetuneRunSpec, run_spec
+    from nasoa_lib.store import spec_key
+
+    args = (None, "resnet18", {"dataset": "x"}, Regime(lr=0.1, iterations=3), None, 0, 1)
+    assert "eval_steps" not in run_spec(*args)
+    assert spec_key(run_spec(*args)) == spec_key(run_spec(*args, None)) != spec_key(run_spec(*args, (1, 3)))
+    spec = FinetuneRunSpec(*args, (1, 3))
+    assert FinetuneRunSpec.from_dict(spec.to_dict()) == spec
+
+
+@pytest.mark.parametrize("steps", [(), (0, 2), (3, 2), (2, 2), (1, 7)])
+def test_bad_eval_steps_are_errors(easy_task, steps):
+    with pytest.raises(InvalidRegimeError, match="eval_steps") as err:
+        finetune(None, easy_task, Regime(lr=0.05, iterations=6), model="resnet18", eval_steps=steps)
+    assert "checkpoint_steps" in err.value.hint
+
+
+def test_records_stored_before_checkpoints_still_load(easy_task):
+    result = finetune(None, easy_task, Regime(lr=0.05, iterations=2, frozen_stages=4, batch_size=16),
+                      model="mobilenet_v3_small")
+    old = result.to_dict()
+    assert "checkpoints" not in old and result.checkpoints == ()  # no eval_steps, no validation: the old record
+    assert FinetuneResult.from_dict(old) == result
+
+
 def test_result_round_trip(easy_task):
     result = finetune(None, easy_task, Regime(lr=0.05, iterations=2, frozen_stages=4, batch_size=16),
                       model="mobilenet_v3_small")

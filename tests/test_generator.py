@@ -12,13 +12,14 @@ from nasoa_lib.errors import BudgetTooSmallError, InvalidBudgetError, InvalidDat
 from nasoa_lib.finetune import FinetuneSettings
 from nasoa_lib.generator import (
     FinetuneTimeTable, GeneratorConfig, Recommendation, RunCost, TaskFeatures, candidate_grid, format_seconds,
-    iteration_ladder, parse_budget, rank, recommend, smallest_feasible_budget,
+    parse_budget, rank, recommend, regime_costs, smallest_feasible_budget,
 )
 from nasoa_lib.metafeatures import FEATURE_COLUMNS
+from nasoa_lib.run_length import RunLengthConfig, iterations_for
 
-CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=4, max_iterations=200,
-                         iteration_factor=2 ** 0.5)
+CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), epochs=(1, 2, 3, 5, 8, 11, 17, 26))
 SETTINGS = FinetuneSettings(batch_size=32)
+BATCH = SETTINGS.batch_size
 TASK = TaskFeatures("toy", num_classes=4, n_train=64, n_test=40, domain_similarity=0.4, smallest_class=16)
 ZOO = {"fast": 0.30, "mid": 0.40, "slow": 0.55}
 
@@ -73,14 +74,26 @@ def test_seconds_format_round_trips_through_the_parser():
 # --------------------------------------------------------------------------------------- the grid
 
 
-def test_iteration_ladder_is_geometric_and_ends_at_both_bounds():
-    ladder = iteration_ladder(5, 100, 2 ** 0.5)
-    assert ladder == (5, 7, 10, 14, 20, 28, 40, 57, 80, 100)
-    assert iteration_ladder(3, 3, 2.0) == (3,)
+def test_run_length_comes_from_the_one_run_length_section():
+    import dataclasses
+
+    from nasoa_lib.profiles import load_profile
+
+    for name in ("smoke", "laptop"):
+        assert GeneratorConfig.from_profile(name).ladder == RunLengthConfig.from_profile(name).ladder()
+    smoke = load_profile("smoke")
+    twice = dataclasses.replace(smoke, sections={**smoke.sections,
+                                                 "generator": {**smoke.sections["generator"], "epochs": [1, 2]}})
+    with pytest.raises(ProfileConfigError, match="run_length"):
+        GeneratorConfig.from_profile(twice)
+    with pytest.raises(ProfileConfigError, match="run-length ladder"):
+        GeneratorConfig(lrs=(0.1,), frozen_stages=(0,)).ladder
     with pytest.raises(ProfileConfigError):
-        GeneratorConfig(lrs=(), frozen_stages=(0,), min_iterations=1, max_iterations=2, iteration_factor=2)
+        GeneratorConfig(lrs=(), frozen_stages=(0,), epochs=(1,))
     with pytest.raises(ProfileConfigError):
-        GeneratorConfig(lrs=(0.1,), frozen_stages=(5,), min_iterations=1, max_iterations=2, iteration_factor=2)
+        GeneratorConfig(lrs=(0.1,), frozen_stages=(5,), epochs=(1,))
+    with pytest.raises(ProfileConfigError):
+        GeneratorConfig(lrs=(0.1,), frozen_stages=(0,), epochs=(0, 2))
 
 
 def test_time_model_mirrors_the_engines_frozen_cache_rule():
@@ -103,24 +116,27 @@ def test_time_table_round_trips_and_names_a_missing_entry():
     assert again.costs == table.costs and again.device == table.device
     with pytest.raises(Exception, match="no entry for 'fast' with 1 frozen"):
         table.cost("fast", 1)
-    assert table.max_iterations("slow", 0, 1.0, 64, 40, CONFIG.ladder) == 4
-    assert table.max_iterations("slow", 0, 0.5, 64, 40, CONFIG.ladder) is None
 
 
 @pytest.mark.parametrize("budget", [0.3, 0.8, 1.5, 4.0, 20.0])
 def test_grid_holds_exactly_the_combinations_that_fit(budget):
     table = _table()
-    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG)
+    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG, BATCH)
     assert (grid.expected_seconds <= budget).all()
-    fitting = sum(len(CONFIG.lrs) for m in ZOO for k in CONFIG.frozen_stages for it in CONFIG.ladder
-                  if table.expected_seconds(m, k, it, TASK.n_train, TASK.n_test) <= budget)
+    fitting = sum(len(CONFIG.lrs) for m in ZOO for k in CONFIG.frozen_stages for e in CONFIG.ladder
+                  if table.expected_seconds(m, k, iterations_for(e, TASK.n_train, BATCH), TASK.n_train,
+                                            TASK.n_test) <= budget)
     assert len(grid) == fitting
     assert set(grid.columns) >= set(FEATURE_COLUMNS)
     assert (grid.images_per_class == 16).all() and (grid.source_accuracy == grid.model.map(ZOO)).all()
+    assert (grid.iterations == [iterations_for(e, TASK.n_train, BATCH) for e in grid.epochs]).all()
+    for (m, k), part in grid.groupby(["model", "frozen_stages"]):  # every pair reaches the longest run under T
+        epochs, _, seconds = regime_costs(TASK, m, k, table, CONFIG.ladder, BATCH)
+        assert part.epochs.max() == epochs[seconds <= budget].max()
 
 
 def test_ranking_follows_the_predictor_and_prefers_the_faster_regime_on_ties():
-    grid = candidate_grid(TASK, 5.0, ZOO, _table(), CONFIG)
+    grid = candidate_grid(TASK, 5.0, ZOO, _table(), CONFIG, BATCH)
     ranked = rank(grid, ScorePredictor())
     expected = ScorePredictor().predict(ranked[list(FEATURE_COLUMNS)])
     np.testing.assert_allclose(ranked.predicted_accuracy, expected)
@@ -140,7 +156,7 @@ def test_recommend_is_the_argmax_and_never_exceeds_the_budget(budget):
     rec = recommend(TASK, budget, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
     assert rec.chosen.expected_seconds <= budget
     assert all(c.expected_seconds <= budget for c in rec.runners_up)
-    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG)
+    grid = candidate_grid(TASK, budget, ZOO, table, CONFIG, BATCH)
     scores = ScorePredictor().predict(grid[list(FEATURE_COLUMNS)])
     assert rec.chosen.predicted_accuracy == pytest.approx(scores.max())
     assert len(rec.runners_up) == min(CONFIG.top_k, len(grid) - 1) and rec.grid_size == len(grid)
@@ -149,18 +165,19 @@ def test_recommend_is_the_argmax_and_never_exceeds_the_budget(budget):
     regime = rec.regime()
     assert (regime.lr, regime.iterations, regime.frozen_stages, regime.batch_size) == (
         rec.chosen.lr, rec.chosen.iterations, rec.chosen.frozen_stages, 32)
+    assert rec.chosen.iterations == iterations_for(rec.chosen.epochs, TASK.n_train, BATCH)
     assert Recommendation.from_dict(rec.to_dict()) == rec
     assert rec.features()["source_accuracy"] == ZOO[rec.chosen.model]
 
 
 def test_impossible_budget_states_the_smallest_feasible_one():
     table = _table()
-    least = smallest_feasible_budget(TASK, list(ZOO), table, CONFIG)
+    least = smallest_feasible_budget(TASK, list(ZOO), table, CONFIG, BATCH)
     with pytest.raises(BudgetTooSmallError) as err:
         recommend(TASK, least * 0.99, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
-    assert format_seconds(least) in err.value.hint
+    assert format_seconds(least) in err.value.hint and "1 epoch" in err.value.hint
     rec = recommend(TASK, least, ZOO, ScorePredictor(), table, config=CONFIG, settings=SETTINGS)
-    assert rec.chosen.iterations == CONFIG.ladder[0] and rec.grid_size >= 1
+    assert rec.chosen.epochs == CONFIG.ladder[0] and rec.grid_size >= 1
 
 
 @pytest.mark.parametrize("features, message", [
@@ -221,8 +238,7 @@ def test_run_fine_tunes_updates_the_predictor_and_persists_it(tiny, tmp_path, mo
     zoo = {"tiny": 0.1}
     table = FinetuneTimeTable("cpu", 16, 32, 2, {("tiny", k): RunCost("tiny", k, 0.01, 0.001, 100, 0.001, 0.05, k > 0)
                                                  for k in (0, 2, 4)})
-    config = GeneratorConfig(lrs=(0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=2, max_iterations=8,
-                             iteration_factor=2.0)
+    config = GeneratorConfig(lrs=(0.01, 0.1), frozen_stages=(0, 2, 4), epochs=(1, 2, 4))
     predictor = make_predictor("adaptive", ["tiny"], seed=0)
     rec = recommend(describe(task, 0.5), 10.0, zoo, predictor, table, config=config,
                     settings=FinetuneSettings(batch_size=16))
@@ -241,3 +257,31 @@ def test_run_fine_tunes_updates_the_predictor_and_persists_it(tiny, tmp_path, mo
     unmeasured = dataclasses.replace(record, wall_seconds=None,
                                      result=dataclasses.replace(record.result, train_seconds=1.0, eval_seconds=0.5))
     assert math.isclose(unmeasured.charged_seconds, 1.5)
+
+
+def test_online_generator_learns_from_validation_when_the_task_has_it(tiny, tmp_path):
+    """A later request on the same meta-test task must not be chosen with the help of its test images."""
+    from nasoa_lib.data import make_task, sample_task_spec
+    from nasoa_lib.generator import describe
+    from nasoa_lib.generator.online import run
+    from nasoa_lib.store import ArtifactStore
+
+    _, pretrained = tiny
+    task = make_task(sample_task_spec("cifar10", 2, 8, seed=0, test_per_class=6, validation_per_class=5))
+    table = FinetuneTimeTable("cpu", 16, 32, 2, {("tiny", k): RunCost("tiny", k, 0.01, 0.001, 100, 0.001, 0.05, k > 0)
+                                                 for k in (0, 2, 4)})
+    features = describe(task, 0.5)
+    assert features.n_validation == 10 and features.n_evaluated == 22
+    config = GeneratorConfig(lrs=(0.1,), frozen_stages=(0,), epochs=(1, 2))
+
+    class Recorder(ScorePredictor):
+        def predict(self, features: pd.DataFrame) -> np.ndarray:
+            return np.log(features["iterations"].to_numpy(dtype=float))
+
+    predictor = Recorder()
+    rec = recommend(features, 10.0, {"tiny": 0.1}, predictor, table, config=config,
+                    settings=FinetuneSettings(batch_size=16))
+    outcome, _ = run(rec, task, pretrained, predictor=predictor, store=ArtifactStore(tmp_path / "s"), cached=True,
+                     seed=0)
+    assert outcome.validation_accuracy is not None
+    assert predictor.updates[-1][1] == outcome.validation_accuracy

@@ -1,4 +1,5 @@
-"""HPO baselines (random search, SMAC3's BOHB) on the generator's grid, and the Table 4/5 bookkeeping."""
+"""HPO baselines (random search, SMAC3's BOHB) on the generator's grid, replayed from a table, and
+the Table 4/5 bookkeeping of notebook 07."""
 
 from __future__ import annotations
 
@@ -6,49 +7,64 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup
+from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, StoreCorruptedError
+from nasoa_lib.finetune import Checkpoint
 from nasoa_lib.generator import FinetuneTimeTable, GeneratorConfig, RunCost, TaskFeatures
-from nasoa_lib.hpo import METHODS, PAPER_TABLE4, PAPER_TABLE5, SearchSpace, Trial, bohb, random_search
+from nasoa_lib.hpo import (
+    METHODS, PAPER_TABLE4, PAPER_TABLE5, CheckpointedRun, Observation, ReplayTable, SearchSpace, Trial, bohb,
+    cells_from_run, plan_runs, random_search,
+)
+from nasoa_lib.run_length import iterations_for
 from nasoa_lib.studies import nasoa_vs_hpo as comparison
 
-CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), min_iterations=4, max_iterations=64,
-                         iteration_factor=2.0)
-TASK = TaskFeatures("toy", 4, 32, 40, 0.5, 8)
-SPEED = {"fast": 0.02, "mid": 0.05, "slow": 0.3}
+LADDER = (1, 2, 3, 5, 8, 11, 17)
+CONFIG = GeneratorConfig(lrs=(0.001, 0.01, 0.1), frozen_stages=(0, 2, 4), epochs=LADDER)
+BATCH = 8
+TASK = TaskFeatures("toy", 4, 32, 40, 0.5, 8, 16)  # 4 steps per epoch at batch 8
+SPEED = {"fast": 0.01, "mid": 0.03, "slow": 0.3}
 
 
 def _table() -> FinetuneTimeTable:
     costs = {(m, k): RunCost(m, k, s / (1 + 2 * k), 0.001 * k, 1000, 0.001, 0.05, k > 0)
              for m, s in SPEED.items() for k in (0, 2, 4)}
-    return FinetuneTimeTable("cpu:2threads", 32, 32, 2, costs)
+    return FinetuneTimeTable("cpu:2threads", BATCH, 32, 2, costs)
 
 
-def _evaluator(space: SearchSpace, calls: list[Trial]):
-    """A deterministic accuracy surface, charged exactly the expected seconds."""
-
-    def evaluate(trial: Trial) -> tuple[float, float]:
-        calls.append(trial)
-        acc = (0.9 - 0.3 / (1 + trial.iterations / 8) - 0.1 * abs(np.log10(trial.lr) + 2)
-               - 0.02 * trial.frozen_stages + 0.05 * list(SPEED).index(trial.model))
-        return float(acc), space.expected_seconds(trial)
-
-    return evaluate
+def _space(budget: float = 1.0, models=tuple(SPEED)) -> SearchSpace:
+    return SearchSpace.build(TASK, budget, list(models), CONFIG, _table(), BATCH)
 
 
-def test_space_holds_only_regimes_that_fit_the_constraint():
-    table = _table()
-    space = SearchSpace.build(TASK, 1.0, list(SPEED), CONFIG, table)
+def _accuracy(t: Trial) -> float:
+    return float(0.9 - 0.3 / (1 + t.epochs / 4) - 0.1 * abs(np.log10(t.lr) + 2) - 0.02 * t.frozen_stages
+                 + 0.05 * list(SPEED).index(t.model))
+
+
+def _replay(space: SearchSpace, seeds=(0, 1), test_of=lambda t, s: _accuracy(t) - 0.01 * s) -> ReplayTable:
+    """A table over every cell of ``space``: validation = a smooth surface, test = ``test_of``."""
+    rows = []
+    for t in space.grid():
+        for s in seeds:
+            rows.append({**t.to_dict(), "seed": s, "iterations": space.iterations_of(t),
+                         "validation_accuracy": _accuracy(t) + 0.005 * s, "test_accuracy": test_of(t, s),
+                         "seconds": space.expected_seconds(t) * (1 + 0.1 * s), "train_seconds": 0.0})
+    return ReplayTable.from_rows(rows)
+
+
+def test_space_holds_only_regimes_that_fit_the_constraint_in_epochs_of_the_task():
+    space = _space(1.0)
     assert space.grid() and len(space.grid()) == len(space)
     assert all(space.expected_seconds(t) <= 1.0 for t in space.grid())
+    assert all(space.iterations_of(t) == iterations_for(t.epochs, TASK.n_train, BATCH) for t in space.grid())
     assert not space.feasible("slow", 0) and space.feasible("slow", 4)
-    assert space.at_fidelity("fast", 0.01, 0, 1.0).iterations == space.max_iterations("fast", 0)
-    assert space.at_fidelity("fast", 0.01, 0, 1e-6).iterations == CONFIG.ladder[0]
+    assert space.max_epochs("fast", 4) == LADDER[-1]  # a cheap regime reaches the ladder's cap
+    assert space.at_fidelity("fast", 0.01, 0, 1.0).epochs == space.max_epochs("fast", 0)
+    assert space.at_fidelity("fast", 0.01, 0, 1e-6).epochs == LADDER[0]
     with pytest.raises(BudgetTooSmallError):
-        SearchSpace.build(TASK, 0.01, list(SPEED), CONFIG, table)
+        _space(0.01)
 
 
 def test_configspace_never_proposes_an_infeasible_pair():
-    space = SearchSpace.build(TASK, 1.0, list(SPEED), CONFIG, _table())
+    space = _space(1.0)
     cs = space.configspace(seed=3)
     for config in cs.sample_configuration(300):
         trial = space.from_config(dict(config), 1.0)
@@ -56,30 +72,86 @@ def test_configspace_never_proposes_an_infeasible_pair():
     assert space.feasible(*(lambda d: (d["model"], d["frozen_stages"]))(dict(cs.get_default_configuration())))
 
 
-def test_random_search_spends_within_budget_without_repeats_and_returns_its_best():
-    space = SearchSpace.build(TASK, 1.0, list(SPEED), CONFIG, _table())
-    calls: list[Trial] = []
-    result = random_search(space, _evaluator(space, calls), 20.0, seed=1)
-    assert result.spent_seconds <= 20.0 and len(set(calls)) == len(calls) == len(result.trials)
-    assert result.accuracy == max(t.accuracy for t in result.trials)
-    assert result.trials[-1].spent_after == pytest.approx(result.spent_seconds)
-    again = random_search(space, _evaluator(space, []), 20.0, seed=1)
-    assert again.chosen == result.chosen and again.spent_seconds == result.spent_seconds
+def test_random_search_spends_within_budget_without_repeats_and_returns_its_best_validation():
+    space = _space(1.0)
+    table = _replay(space)
+    result = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1)
+    trials = [t.trial for t in result.trials]
+    assert result.spent_seconds <= 8.0 and len(set(trials)) == len(trials)
+    assert result.validation_accuracy == max(t.validation_accuracy for t in result.trials)
+    assert result.spent_seconds >= sum(t.seconds for t in result.trials) + result.overhead_seconds - 1e-9
+    assert result.overhead_seconds >= 0 and result.trials[-1].spent_after <= result.spent_seconds
+    again = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1)
+    assert again.chosen == result.chosen and again.run == result.run
     with pytest.raises(InvalidSearchSetup):
-        random_search(space, _evaluator(space, []), 1e-3, seed=1)
+        random_search(space, table.observer(np.random.default_rng(0)), 1e-3, seed=1)
 
 
-def test_bohb_is_multi_fidelity_within_budget_and_deterministic():
-    space = SearchSpace.build(TASK, 1.0, list(SPEED), CONFIG, _table())
-    calls: list[Trial] = []
-    result = bohb(space, _evaluator(space, calls), 15.0, seed=0, eta=3, min_fidelity=1 / 9)
-    assert result.spent_seconds <= 15.0 and len(set(calls)) == len(calls)
-    fidelities = {round(t.fidelity, 3) for t in result.trials}
-    assert len(fidelities) >= 2 and max(fidelities) == 1.0
-    assert any(t.iterations < space.max_iterations(t.model, t.frozen_stages) for t in result.trials)
-    again = bohb(space, _evaluator(space, []), 15.0, seed=0, eta=3, min_fidelity=1 / 9)
-    assert again.chosen == result.chosen and [t.trial for t in again.trials] == [t.trial for t in result.trials]
+def test_bohb_is_multi_fidelity_within_budget_on_the_epoch_ladder():
+    space = _space(1.0)
+    table = _replay(space)
+    result = bohb(space, table.observer(np.random.default_rng(0)), 6.0, seed=0, eta=3, min_fidelity=1 / 9)
+    trials = [t.trial for t in result.trials]
+    assert result.spent_seconds <= 6.0 + 0.5 and len(set(trials)) == len(trials)  # + SMAC's own last proposal
+    assert len({round(t.fidelity, 3) for t in result.trials}) >= 2
+    assert len({t.epochs for t in result.trials}) >= 2  # the fidelities are different run lengths
+    assert any(t.epochs < space.max_epochs(t.model, t.frozen_stages) for t in result.trials)
     assert comparison.SearchResult.from_dict(result.to_dict()) == result
+
+
+@pytest.mark.parametrize("search", ["random", "bohb"])
+def test_no_search_selects_on_test_accuracy(search):
+    """The searches see validation only: scrambling the table's test accuracies changes what they
+    report, never what they choose."""
+    space = _space(1.0)
+    honest = _replay(space)
+    scrambled_rng = np.random.default_rng(5)
+    scrambled = _replay(space, test_of=lambda t, s: float(scrambled_rng.uniform()))
+
+    def go(table: ReplayTable):
+        observe = table.observer(np.random.default_rng(3))
+        if search == "random":
+            return random_search(space, observe, 6.0, seed=2)
+        return bohb(space, observe, 6.0, seed=2, eta=3, min_fidelity=1 / 9)
+
+    a, b = go(honest), go(scrambled)
+    assert (a.chosen, a.run) == (b.chosen, b.run)
+    assert honest.test_accuracy(a.chosen, a.run) != scrambled.test_accuracy(b.chosen, b.run)
+    assert not hasattr(Observation(0.5, 1.0), "test_accuracy")
+
+
+def test_checkpointed_runs_cover_every_cell_and_charge_what_the_regime_alone_costs():
+    spaces = [_space(0.5), _space(1.0, models=("fast",))]
+    runs = plan_runs(spaces, seeds=(0, 1))
+    cells = {(t.model, t.lr, t.frozen_stages, t.epochs) for s in spaces for t in s.grid()}
+    covered = {(r.model, r.lr, r.frozen_stages, e) for r in runs for e in r.epochs}
+    assert cells == covered and len(runs) == 2 * len({c[:3] for c in cells})
+    run = CheckpointedRun("fast", 0.01, 0, 0, (1, 2, 3), (4, 8, 12))
+    checkpoints = [Checkpoint(s, 0.1 * s, 0.5, 0.6, (0.5, 0.5)) for s in (4, 8, 12)]
+    rows = cells_from_run(run, checkpoints, wall_seconds=2.0, train_seconds=1.2, eval_seconds=0.3)
+    fixed, share = 2.0 - 1.2 - 0.3, 0.3 / 3
+    assert [r["seconds"] for r in rows] == pytest.approx([fixed + 0.1 * s + share for s in (4, 8, 12)])
+    assert [r["epochs"] for r in rows] == [1, 2, 3] and rows[0]["validation_accuracy"] == 0.6
+    with pytest.raises(InvalidSearchSetup):
+        cells_from_run(run, checkpoints[:2], 2.0, 1.2, 0.3)
+
+
+def test_replay_table_round_trips_and_refuses_what_it_lacks(tmp_path):
+    space = _space(1.0)
+    table = _replay(space)
+    again = ReplayTable.read_csv(table.to_csv(tmp_path / "t.csv"))
+    assert len(again) == len(table) == len(space) and not again.missing(space)
+    t = space.grid()[0]
+    assert again.mean(t)["test_accuracy"] == pytest.approx(table.mean(t)["test_accuracy"])
+    assert table.total_seconds(space) == pytest.approx(sum(table.mean(x)["seconds"] for x in space.grid()))
+    best, acc = table.oracle(space)
+    assert acc == max(table.mean(x)["test_accuracy"] for x in space.grid())
+    with pytest.raises(InvalidSearchSetup):
+        table.observe(Trial("nope", 0.01, 0, 1), 0)
+    with pytest.raises(StoreCorruptedError):
+        ReplayTable(table.frame.drop(columns=["test_accuracy"]))
+    with pytest.raises(StoreCorruptedError):
+        ReplayTable(pd.concat([table.frame, table.frame.iloc[:1]]))
 
 
 def test_methods_are_the_nine_rows_of_table4_and_table5_averages_its_rows():
@@ -90,30 +162,62 @@ def test_methods_are_the_nine_rows_of_table4_and_table5_averages_its_rows():
         assert np.mean([v for k, v in row.items() if k != "cost"]) == pytest.approx(average, abs=0.06)
 
 
-def test_time_constraints_are_log_spaced_between_the_two_reference_runs():
+def test_time_constraints_are_log_spaced_between_the_two_reference_runs_in_epochs():
     table = _table()
-    config = comparison.ComparisonConfig(images_per_class=8, test_per_class=10, low_model="fast", low_epochs=10,
+    config = comparison.ComparisonConfig(images_per_class=8, validation_per_class=4, low_model="fast", low_epochs=10,
                                          high_model="slow", high_epochs=50, constraints=4)
-    ts = comparison.time_constraints(TASK, table, config, batch_size=32)
-    assert ts[0] == pytest.approx(float(table.expected_seconds("fast", 0, 10, 32, 40)))
-    assert ts[-1] == pytest.approx(float(table.expected_seconds("slow", 0, 50, 32, 40)))
+    ts = comparison.time_constraints(TASK, table, config, batch_size=BATCH)
+    steps = lambda e: iterations_for(e, TASK.n_train, BATCH)  # noqa: E731
+    assert ts[0] == pytest.approx(float(table.expected_seconds("fast", 0, steps(10), 32, TASK.n_evaluated)))
+    assert ts[-1] == pytest.approx(float(table.expected_seconds("slow", 0, steps(50), 32, TASK.n_evaluated)))
     assert np.allclose(np.diff(np.log(ts)), np.log(ts[1] / ts[0]))
 
 
-def test_tables_aggregate_over_seeds_and_put_the_papers_numbers_beside():
+def _results() -> comparison.Results:
     rows = []
-    for seed in (0, 1, 2):
-        for d in ("a", "b"):
+    for d in ("a", "b"):
+        for c in (0, 1):
             for m in METHODS:
-                rows.append({"dataset": d, "seed": seed, "constraint": 0, "time_budget": 1.0, "method": m.key,
-                             "label": m.label, "accuracy": 0.5 + 0.1 * seed + (0.1 if m.key == "nasoa" else 0),
-                             "cost_nominal": 40.0 if m.is_search else 1.0, "cost_spent": 30.0 if m.is_search else 0.9})
-    results = comparison.Results(pd.DataFrame(rows), pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
-    config = comparison.ComparisonConfig(images_per_class=8, test_per_class=10)
+                seeds = range(10) if m.is_search else [np.nan]
+                if m.is_search and c != 0:
+                    continue
+                for s in seeds:
+                    noise = 0.0 if np.isnan(s) else 0.01 * (s - 4.5)
+                    rows.append({"dataset": d, "task_seed": 0, "constraint": c, "time_budget": 1.0 + c,
+                                 "method": m.key, "label": m.label, "search_seed": s,
+                                 "test_accuracy": 0.5 + 0.05 * c + (0.1 if m.key == "nasoa" else 0) + noise,
+                                 "cost_nominal": 40.0 if m.is_search else 1.0,
+                                 "cost_spent": 30.0 if m.is_search else 0.9,
+                                 "source": "table" if m.is_search else "live"})
+    frame = pd.DataFrame(rows)
+    oracle = pd.DataFrame([{"dataset": d, "task_seed": 0, "constraint": 0, "oracle_test_accuracy": 0.7}
+                           for d in ("a", "b")])
+    return comparison.Results(frame, pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), pd.DataFrame(),
+                              pd.DataFrame(), pd.DataFrame(), oracle)
+
+
+def test_tables_give_intervals_over_seeds_and_put_the_papers_numbers_beside():
+    config = comparison.ComparisonConfig(images_per_class=8, validation_per_class=4)
+    results = _results()
     t4 = comparison.table4(results, config)
     nasoa = t4[t4.method == "Our final NASOA"].iloc[0]
-    assert nasoa["a"] == "70.0 ± 10.0" and nasoa["cost"] == "x1" and nasoa["paper average"] == pytest.approx(85.84)
+    assert nasoa["a"] == "60.0 (n=1)" and nasoa["cost"] == "x1" and nasoa["paper average"] == pytest.approx(85.84)
+    bohb_row = t4[t4.method == "BOHB"].iloc[0]
+    assert bohb_row["a"].startswith("50.0 ± ") and bohb_row["a"].endswith("(n=10)")
     t5 = comparison.table5(results, config)
     assert list(t5.method) == ["BOHB", "+ Our Zoo", "Our OA", "NASOA"]
     assert t5[t5.method == "NASOA"]["gain over BOHB (HPO only)"].iloc[0] == pytest.approx(10.0)
     assert t5["paper gain"].tolist() == [0.0, 10.3, 6.5, 8.6]
+    reg = comparison.regret(results, config)
+    assert reg[reg.method == "Our final NASOA"]["regret (points)"].iloc[0] == "10.0 (n=2)"  # below verdict.MIN_UNITS: no interval
+
+
+def test_claims_are_paired_with_their_units():
+    config = comparison.ComparisonConfig(images_per_class=8, validation_per_class=4)
+    verdicts = comparison.claims(_results(), config)
+    first = verdicts.iloc[0]
+    assert first.n == 20 and first.effect == pytest.approx(10.0) and first.verdict == "holds"  # 2 tasks x 10 seeds
+    live = verdicts[verdicts.claim.str.contains("NASOA beats OA only")].iloc[0]
+    assert live.n == 4 and live.effect == pytest.approx(10.0)  # 2 tasks x 2 constraints
+    rises = verdicts[verdicts.claim.str.contains("rises")].iloc[0]
+    assert rises.n == 2 and rises.effect == pytest.approx(5.0)

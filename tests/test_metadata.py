@@ -24,6 +24,7 @@ from nasoa_lib.finetune import FinetuneSettings
 from nasoa_lib.metadata.export import frame_from_rows
 from nasoa_lib.metafeatures import FEATURE_COLUMNS
 from nasoa_lib.profiles import load_profile
+from nasoa_lib.run_length import SCHEDULE, RunLengthConfig, checkpoint_steps
 from nasoa_lib.store import ArtifactStore
 from nasoa_lib.train import pretrain
 
@@ -32,10 +33,12 @@ pytestmark = pytest.mark.slow
 PROFILE = load_profile("smoke")
 CONFIG = md.MetaDatasetConfig(
     runs=6, workers=1, num_classes=(2, 3), images_per_class=(2, 6), test_per_class=3, lr=(0.001, 0.1),
-    iterations=(1, 3), frozen_stages=(0, 2, 4), baselines=("resnet18",), zoo=False,
+    frozen_stages=(0, 2, 4), baselines=("resnet18",), zoo=False,
 )
 RANGES = dict(runs=10, workers=1, num_classes=(2, 10), images_per_class=(5, 200), test_per_class=20,
-              lr=(0.001, 0.1), iterations=(5, 100))
+              lr=(0.001, 0.1))
+LADDER = RunLengthConfig(1, 50, 1.5)
+SMOKE_LADDER = RunLengthConfig.from_profile(PROFILE).ladder()
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +68,7 @@ def _copy_store(store: ArtifactStore, target: Path) -> ArtifactStore:
 
 def test_config_rejects_empty_ranges():
     with pytest.raises(ProfileConfigError, match="empty range"):
-        md.MetaDatasetConfig(**{**RANGES, "iterations": (50, 5)})
+        md.MetaDatasetConfig(**{**RANGES, "images_per_class": (50, 5)})
     with pytest.raises(ProfileConfigError, match="frozen_stages"):
         md.MetaDatasetConfig(**RANGES, frozen_stages=())
     with pytest.raises(ProfileConfigError, match="at least 2 classes"):
@@ -81,25 +84,32 @@ def test_sampling_is_deterministic_within_ranges_and_model_independent():
     counts = [md.DatasetCounts.of(load_dataset(n)) for n in PROFILE.meta_train]
     settings = FinetuneSettings.from_profile(PROFILE)
     models = ["a", "b", "c"]
-    runs = [md.sample_run(config, i, counts, models, settings) for i in range(300)]
-    assert runs[17] == md.sample_run(config, 17, counts, models, settings)
+    runs = [md.sample_run(config, i, counts, models, settings, LADDER) for i in range(300)]
+    assert runs[17] == md.sample_run(config, 17, counts, models, settings, LADDER)
     by_name = {c.name: c for c in counts}
     for run in runs:
         data = by_name[run.task.dataset]
         assert 2 <= run.task.num_classes <= min(10, len(data.train))
         assert 1 <= run.task.images_per_class <= min(200, *(data.train[c] for c in run.task.classes))
-        assert run.task.test_per_class <= 20 and 5 <= run.regime.iterations <= 100
+        assert run.task.test_per_class <= 20
         assert 0.001 <= run.regime.lr <= 0.1 and run.regime.frozen_stages in range(5)
-        assert run.regime.batch_size == settings.batch_size
+        assert run.regime.batch_size == settings.batch_size and run.regime.lr_schedule == SCHEDULE
+        # checkpoints: the ladder's rungs up to the run's length, in steps of the task's epochs
+        ladder = LADDER.ladder()
+        assert run.epochs == ladder[: len(run.epochs)]
+        n = run.task.num_classes * run.task.images_per_class
+        assert run.eval_steps == checkpoint_steps(run.epochs, n, settings.batch_size)
+        assert run.regime.iterations == run.eval_steps[-1]
     assert {r.task.dataset for r in runs} == set(PROFILE.meta_train)
     assert {r.model for r in runs} == set(models)
     assert 0.1 < sum(r.split == "validation" for r in runs) / len(runs) < 0.3
     # more models later: only which model an index gets may change
-    more = [md.sample_run(config, i, counts, models + ["d", "e"], settings) for i in range(50)]
+    more = [md.sample_run(config, i, counts, models + ["d", "e"], settings, LADDER) for i in range(50)]
     assert [(r.task, r.regime, r.seed, r.split) for r in more] == [(r.task, r.regime, r.seed, r.split) for r in runs[:50]]
-    # log-uniform iterations: as many runs in 5..22 as in 22..100
-    low = sum(r.regime.iterations < 22 for r in runs)
-    assert 0.35 < low / len(runs) < 0.65
+    # run lengths uniform over the ladder's 10 rungs (log-uniform in epochs): 4 rungs are <= 5 epochs
+    short = sum(r.max_epochs <= 5 for r in runs)
+    assert 0.3 < short / len(runs) < 0.5
+    assert {r.max_epochs for r in runs} == set(LADDER.ladder())
 
 
 def test_meta_test_datasets_never_enter(pretrained_store, tmp_path):
@@ -107,7 +117,7 @@ def test_meta_test_datasets_never_enter(pretrained_store, tmp_path):
         md.check_meta_train(["cifar10", "brain_mri"])
     counts = [md.DatasetCounts("trashnet", (10,) * 6, (5,) * 6)]
     with pytest.raises(InvalidDataError, match="trashnet"):
-        md.sample_run(md.MetaDatasetConfig(**RANGES), 0, counts, ["m"], FinetuneSettings.from_profile(PROFILE))
+        md.sample_run(md.MetaDatasetConfig(**RANGES), 0, counts, ["m"], FinetuneSettings.from_profile(PROFILE), LADDER)
     store = _copy_store(pretrained_store, tmp_path / "store")
     leaky = dataclasses.replace(PROFILE, meta_train=("cifar10", "brain_mri"))
     with pytest.raises(InvalidDataError, match="brain_mri"):
@@ -123,25 +133,36 @@ def test_meta_test_datasets_never_enter(pretrained_store, tmp_path):
 def test_collect_export_extend_and_skip(pretrained_store, tmp_path):
     store = _copy_store(pretrained_store, tmp_path / "store")
     first = md.collect(PROFILE, 4, store=store, config=CONFIG, progress=False)
-    assert (first.collected, first.rows, first.already_stored) == (4, 4, 0)
+    assert (first.collected, first.already_stored) == (4, 0) and first.rows == first.new_rows >= 4
     again = md.collect(PROFILE, 4, store=store, config=CONFIG, progress=False)
-    assert (again.collected, again.rows, again.already_stored) == (0, 4, 4)
+    assert (again.collected, again.rows, again.already_stored, again.new_rows) == (0, first.rows, 4, 0)
     more = md.collect(PROFILE, 6, store=store, config=CONFIG, progress=False)
-    assert (more.collected, more.rows) == (2, 6)
+    assert more.collected == 2 and more.rows == first.rows + more.new_rows
 
     frame = md.load_meta_dataset(PROFILE, store, CONFIG)
-    assert frame["index"].tolist() == list(range(6)) and frame["collection"].nunique() == 1
+    assert len(frame) == more.rows and frame["collection"].nunique() == 1
+    assert frame["index"].is_monotonic_increasing and frame["index"].is_unique
+    assert sorted(frame["run"].unique()) == list(range(6))
+    # one row per checkpoint: a run's rows are contiguous, in epoch order, up to the run's length
+    assert (frame["run"].diff().fillna(0) >= 0).all()
+    for _, rows in frame.groupby("run"):
+        assert rows["epochs"].tolist() == [e for e in SMOKE_LADDER if e <= rows["run_epochs"].iloc[0]]
+        assert rows["iterations"].is_monotonic_increasing and (rows["iterations"] == rows["steps"]).all()
+        assert rows["spec_hash"].nunique() == 1 and rows["train_seconds"].is_monotonic_increasing
+        assert (rows["lr_schedule"] == SCHEDULE).all()
     assert list(frame.columns[: len(md.COLUMNS)]) == list(md.COLUMNS)
     assert set(FEATURE_COLUMNS) <= set(frame.columns) and frame["accuracy"].between(0, 1).all()
+    for half in ("accuracy_even", "accuracy_odd"):
+        assert frame[half].between(0, 1).all()
     assert frame["domain_similarity"].between(0, 1, inclusive="right").all()
     assert frame["spec_hash"].nunique() == 6 and set(frame["dataset"]) <= set(PROFILE.meta_train)
     assert (frame["model"] == "resnet18").all()
 
     exported = md.export(PROFILE, store, CONFIG)
     back = pd.read_parquet(exported.parquet)
-    assert back["index"].tolist() == list(range(6)) and back["classes"].map(len).equals(frame["num_classes"])
+    assert back["index"].tolist() == frame["index"].tolist() and back["classes"].map(len).equals(frame["num_classes"])
     card = exported.card.read_text()
-    assert "Runs per dataset and model" in card and "6 fine-tuning runs" in card
+    assert "Runs per dataset and model" in card and f"{len(frame)} rows from 6 fine-tuning runs" in card
     assert md.exported_path(PROFILE, store, CONFIG) == exported.parquet
 
 
@@ -173,14 +194,16 @@ def test_resume_after_kill_loses_nothing_and_counts_nothing_twice(pretrained_sto
         proc.wait()
     time.sleep(0.5)
     before = _rows_by_key(store)
-    assert 2 <= len(before) < runs
+    complete = md.stored_runs(store, md.collection_id(PROFILE, config), SMOKE_LADDER)
+    assert 2 <= len(before) and len(complete) < runs
 
     summary = md.collect(PROFILE, runs, store=store, config=config, workers=1, progress=False)
     after = _rows_by_key(store)
     frame = md.load_meta_dataset(PROFILE, store, config)
-    assert summary.rows == runs == len(after) == len(frame)
-    assert sorted(frame["index"]) == list(range(runs))
-    assert summary.collected == runs - len(before)
+    assert summary.rows == len(after) == len(frame) and frame["index"].is_unique
+    assert sorted(frame["run"].unique()) == list(range(runs))
+    assert md.stored_runs(store, md.collection_id(PROFILE, config), SMOKE_LADDER) == set(range(runs))
+    assert summary.collected == runs - len(complete)
     assert all(after[k] == t for k, t in before.items())  # rows stored before the kill are untouched
     pids = frame.groupby("pid").size()
     assert len(pids) >= 2  # rows came from the killed pool's workers and from the resumed run
@@ -200,10 +223,11 @@ def test_corrupted_row_is_a_clear_error_and_the_rest_stays_usable(pretrained_sto
     assert err.value.hint
     with pytest.raises(StoreCorruptedError, match=bad_key):
         md.collect(PROFILE, 3, store=store, config=CONFIG, progress=False)
-    assert len(md.load_meta_dataset(PROFILE, store, CONFIG, skip_corrupt=True)) == 2
+    rows = store.count(md.META_RUN_KIND)
+    assert len(md.load_meta_dataset(PROFILE, store, CONFIG, skip_corrupt=True)) == rows - 1
     assert md.drop_corrupt_rows(store) == [bad_key]
     summary = md.collect(PROFILE, 3, store=store, config=CONFIG, progress=False)
-    assert summary.collected == 1 and summary.rows == 3
+    assert summary.collected == 1 and summary.rows == rows  # the damaged run is run again, its other rows kept
 
 
 def test_missing_meta_train_dataset_is_a_clear_error(pretrained_store, tmp_path, monkeypatch):
@@ -233,7 +257,7 @@ def test_collect_on_a_local_ray_instance(pretrained_store, tmp_path):
     summary = md.collect(PROFILE, 2, store=store, config=CONFIG, address="local", progress=False)
     assert (summary.backend, summary.collected, summary.rows) == ("ray", 2, 2)
     frame = md.load_meta_dataset(PROFILE, store, CONFIG)
-    assert sorted(frame["index"]) == [0, 1] and os.getpid() not in set(frame["pid"])
+    assert sorted(frame["run"].unique()) == [0, 1] and os.getpid() not in set(frame["pid"])
 
 
 def test_plan_counts_frozen_stages_and_pending_runs(pretrained_store, tmp_path):
@@ -244,7 +268,7 @@ def test_plan_counts_frozen_stages_and_pending_runs(pretrained_store, tmp_path):
     assert [r.index for r in runs] == list(range(5))
     step = {"resnet18": 0.1}
     table = md.plan_table(runs, step, workers=2)
-    assert table.runs.sum() == 5
+    assert table.runs.sum() == 5 and table.rows.sum() == sum(len(r.epochs) for r in runs)
     assert table.expected_wall_minutes.sum() == pytest.approx(table.cpu_minutes.sum() / 2)
     with pytest.raises(NasoaError, match="not pretrained"):
         md.candidate_models(PROFILE, store, dataclasses.replace(CONFIG, baselines=("regnet_y_400mf",)))

@@ -431,6 +431,112 @@ def test_evaluate_stream_is_cached_and_refuses_meta_test_data(tmp_path, monkeypa
         evaluate_stream(leaked, config, store, meta_test=("brain_mri", "trashnet"), progress=False)
 
 
+def run_stream(runs: int, seed: int = 0) -> pd.DataFrame:
+    """A meta-dataset of checkpointed runs: each run 1-4 rows (epochs 1, 2, 3, 5), contiguous, with
+    test halves; accuracy rises with epochs and similarity."""
+    rng = np.random.default_rng(seed)
+    parts = []
+    for run in range(runs):
+        k = int(rng.integers(1, 5))
+        base = rows(1, seed * 1000 + run)
+        frame = pd.concat([base] * k, ignore_index=True)
+        frame["run"] = run
+        frame["epochs"] = [1, 2, 3, 5][:k]
+        frame["iterations"] = frame["epochs"] * 4
+        frame["accuracy"] = np.clip(0.1 + 0.6 * frame.domain_similarity + 0.03 * frame.epochs, 0, 1)
+        frame["test_images"] = 80
+        frame["accuracy_even"] = np.clip(frame.accuracy + rng.normal(0, 0.04, k), 0, 1)
+        frame["accuracy_odd"] = np.clip(2 * frame.accuracy - frame.accuracy_even, 0, 1)
+        parts.append(frame)
+    out = pd.concat(parts, ignore_index=True)
+    out["dataset"] = "cifar10"
+    return out
+
+
+def test_orderings_shuffle_whole_runs_and_keep_their_rows_in_order():
+    groups = np.array([0, 0, 1, 2, 2, 2, 3])
+    assert (stream_order(7, 0, groups) == np.arange(7)).all()
+    for ordering in (1, 2, 5):
+        order = stream_order(7, ordering, groups)
+        assert sorted(order) == list(range(7))
+        shuffled = groups[order]
+        # every run is one contiguous block, its rows in their original order
+        starts = stream_module.block_starts(shuffled, 7)
+        assert len(starts) == 4 and all(np.all(np.diff(order[shuffled == g]) == 1) for g in range(4))
+    assert not all((stream_order(7, o, groups) == np.arange(7)).all() for o in range(1, 6))
+
+
+def test_running_mean_predicts_a_run_from_earlier_runs_only():
+    y = np.array([0.2, 0.4, 0.9, 0.5, 0.1])
+    groups = np.array([7, 7, 3, 3, 3])
+    np.testing.assert_allclose(running_mean_predictions(y, groups=groups), [0.5, 0.5, 0.3, 0.3, 0.3])
+    np.testing.assert_allclose(running_mean_predictions(y, groups=np.arange(5)), running_mean_predictions(y))
+
+
+def test_block_protocol_predicts_every_row_of_a_run_before_learning_it():
+    frame = run_stream(30)
+    predictor = make_predictor("adaptive", MODELS, seed=0)
+    twin = make_predictor("adaptive", MODELS, seed=0)
+    x = predictor.encoder.transform(frame)
+    y = frame.accuracy.to_numpy()
+    groups = frame.run.to_numpy()
+    predictions, alphas, losses = stream_module.run_online(predictor, x, y, groups=groups)
+    # replay: before each run, the twin's predictions of the whole run are the recorded ones
+    for start, stop in zip(stream_module.block_starts(groups, len(y)), [*stream_module.block_starts(groups, len(y))[1:], len(y)]):
+        np.testing.assert_allclose(np.clip(twin.predict(frame.iloc[start:stop]), 0, 1), predictions[start:stop])
+        for t in range(start, stop):
+            twin.learn_transformed(x[t], float(y[t]))
+    assert alphas.shape == (len(y), 10) and np.allclose(alphas.sum(axis=1), 1)
+    # single-row blocks are the old row-by-row protocol, bit for bit
+    a = make_predictor("adaptive", MODELS, seed=1)
+    b = make_predictor("adaptive", MODELS, seed=1)
+    np.testing.assert_array_equal(stream_module.run_online(a, x, y)[0],
+                                  stream_module.run_online(b, x, y, groups=np.arange(len(y)))[0])
+
+
+def test_noise_floor_from_test_halves_matches_simulated_test_noise():
+    """|a - b| sqrt(n_e n_o) / n estimates E|A - p| for a target A measured on n test images."""
+    rng = np.random.default_rng(0)
+    for n in (80, 81, 240):
+        p = rng.uniform(0.2, 0.9, 20000)
+        hits = rng.random((20000, n)) < p[:, None]
+        full = hits.mean(axis=1)
+        even, odd = hits[:, 0::2].mean(axis=1), hits[:, 1::2].mean(axis=1)
+        est_abs, est_sq = stream_module.noise_floor_per_row(even, odd, np.full(20000, n))
+        assert est_abs.mean() == pytest.approx(np.abs(full - p).mean(), rel=0.03)
+        assert est_sq.mean() == pytest.approx(((full - p) ** 2).mean(), rel=0.03)
+    # equal halves: exactly |a - b| / 2
+    np.testing.assert_allclose(stream_module.noise_floor_per_row(np.array([0.5]), np.array([0.7]), np.array([40]))[0], 0.1)
+    with pytest.raises(InvalidMetaFeaturesError):
+        stream_module.noise_floor_per_row(np.array([0.5]), np.array([0.7]), np.array([1]))
+
+
+def test_stream_of_runs_has_both_floors_paired_claims_and_the_ratio(tmp_path):
+    frame = run_stream(40)
+    config = OnlineConfig(fixed_depths=(3, 6), orderings=3, offline_epochs=2)
+    evaluation = evaluate_stream(frame, config, ArtifactStore(tmp_path / "store"), progress=False)
+    table = evaluation.table3()
+    assert list(table.predictor)[-2:] == [stream_module.REFERENCE_LABEL, stream_module.NOISE_LABEL]
+    noise = table.set_index("predictor").loc[stream_module.NOISE_LABEL]
+    abs_floor, _ = stream_module.noise_floor_per_row(frame.accuracy_even, frame.accuracy_odd, frame.test_images)
+    assert noise["all MAE %"] == pytest.approx(100 * abs_floor.mean())
+    diffs = evaluation.paired_differences()
+    assert set(diffs.opponent) == {"Fixed MLP (L=3)", "Fixed MLP (L=6)", stream_module.REFERENCE_LABEL}
+    assert len(diffs) == 2 * 3 * 3
+    claims = evaluation.claims()
+    assert len(claims) == 2 * 3 + 1 and (claims.n == 3).all()
+    assert set(claims.verdict) <= {"holds", "does not hold", "inconclusive"}
+    ratio = claims.iloc[-1]
+    per = evaluation.segment_ratio()
+    assert ratio.threshold == 0.75 and ratio.effect == pytest.approx(per.adaptive_over_running_mean.mean())
+    assert ratio.noise_floor == pytest.approx(per.noise_floor_over_running_mean.mean())
+    split_run = int(frame.run[frame.run.duplicated()].iloc[0])
+    first = int(frame.index[frame.run == split_run][0])
+    torn = pd.concat([frame.drop(index=first), frame.loc[[first]]])  # one row of a run moved to the end
+    with pytest.raises(InvalidMetaFeaturesError, match="contiguous"):
+        evaluate_stream(torn, config, progress=False)
+
+
 # ---- updates of a stored predictor (issue 20: concurrent finetunes) --------------------------------
 
 

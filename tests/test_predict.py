@@ -55,7 +55,7 @@ def run(tmp_path_factory):
     pretrained = train.Pretrained(CODE, net, 0.1, {"image_size": prof.image_size, "model": CODE,
                                                     "recipe": {"small_image_stem": False}},
                                   spec_key({"test": "tiny-predict"}))
-    config = GeneratorConfig(lrs=(0.05,), frozen_stages=(0,), min_iterations=6, max_iterations=6, iteration_factor=2.0)
+    config = GeneratorConfig(lrs=(0.05,), frozen_stages=(0,), epochs=(1,))
     table = FinetuneTimeTable("cpu", 16, prof.image_size, 2, {("tiny", 0): RunCost("tiny", 0, 0.01, 0.001, 100, 0.001,
                                                                                     0.05, False)})
     settings = FinetuneSettings(batch_size=16)

@@ -133,8 +133,8 @@ def test_tiny_runs_store_what_the_dict_literals_stored(tmp_path):
         torch.set_num_threads(before)
 
 
-# A meta-dataset row written by the collector before MetaRunRecord existed (smoke store), as stored.
-STORED_META_RUN = (
+# A meta-dataset row of the first format (one row per run, before checkpoints: issue 22), as stored.
+STORED_META_RUN_V1 = (
     '{"accuracy":0.25,"augment":false,"batch_size":16,"classes":[4,6,31,37],"collection":"2f178b14f90052ad",'
     '"cpu_seconds":0.4155542219999999,"dataset":"gtsrb","device":"cpu:1threads","domain_similarity":0.31501290339842974,'
     '"emd":115.51416778258533,"eval_seconds":0.03136055100003432,"frozen_cache":true,"frozen_stages":3,'
@@ -147,6 +147,12 @@ STORED_META_RUN = (
 )
 
 
+# The same row in the checkpoint format: one row per checkpoint of a run (run, epochs, test halves).
+STORED_META_RUN = canonical_json({**json.loads(STORED_META_RUN_V1), "run": 1, "epochs": 2, "run_epochs": 3,
+                                  "accuracy_even": 0.3, "accuracy_odd": 0.2, "run_wall_seconds": 1.27,
+                                  "lr_schedule": "constant"})
+
+
 def test_stored_meta_run_round_trips_to_the_same_bytes():
     from nasoa_lib.metadata import COLUMNS, MetaRunRecord
 
@@ -155,6 +161,16 @@ def test_stored_meta_run_round_trips_to_the_same_bytes():
     assert record.to_dict() == old and canonical_json(record.to_dict()) == STORED_META_RUN
     assert set(record.to_dict()) == set(COLUMNS) - {"stored_at"}
     assert record.features.model == "resnet18" and record.classes == (4, 6, 31, 37) and record.index == 8
+    assert (record.run, record.epochs, record.run_epochs) == (1, 2, 3)
+
+
+def test_a_row_of_the_first_format_is_refused_with_a_hint():
+    from nasoa_lib.errors import InvalidDataError
+    from nasoa_lib.metadata import MetaRunRecord
+
+    with pytest.raises(InvalidDataError, match="run, epochs") as err:
+        MetaRunRecord.from_dict(json.loads(STORED_META_RUN_V1))
+    assert "collect" in err.value.hint
 
 
 def test_meta_run_record_writes_the_collectors_old_dict():
@@ -163,16 +179,18 @@ def test_meta_run_record_writes_the_collectors_old_dict():
     from nasoa_lib.metafeatures import MetaFeatures
 
     features = MetaFeatures("resnet18", 0.3, 5.0, 4, 0.01, 4, 0.02, 3)
-    v = dict(collection="c", index=8, split="train", profile="smoke", accuracy=0.25, dataset="gtsrb",
+    v = dict(collection="c", index=8, run=1, epochs=2, run_epochs=3, split="train", profile="smoke", accuracy=0.25, accuracy_even=0.3,
+             accuracy_odd=0.2, dataset="gtsrb",
              classes=(4, 6, 31, 37), task_seed=7, test_per_class=5, test_images=20, emd=115.5, model_group="baseline",
              model_target="resnet18", pretrained_key="p", batch_size=16, lr_schedule="cosine", momentum=0.9,
              weight_decay=1e-4, augment=False, seed=3, spec_hash="s", train_seconds=0.2, eval_seconds=0.03,
-             wall_seconds=0.4, cpu_seconds=0.4, steps=4, median_step_seconds=0.04, frozen_cache=True, threads=1,
+             wall_seconds=0.4, run_wall_seconds=1.2, cpu_seconds=0.4, steps=4, median_step_seconds=0.04, frozen_cache=True, threads=1,
              pid=1, device="cpu:1threads")
     old = {
-        "collection": v["collection"], "index": v["index"], "split": v["split"], "profile": v["profile"],
+        "collection": v["collection"], "index": v["index"], "run": v["run"], "epochs": v["epochs"],
+        "run_epochs": v["run_epochs"], "split": v["split"], "profile": v["profile"],
         **features.to_dict(),
-        "accuracy": float(v["accuracy"]),
+        "accuracy": float(v["accuracy"]), "accuracy_even": v["accuracy_even"], "accuracy_odd": v["accuracy_odd"],
         "dataset": v["dataset"], "classes": list(v["classes"]), "task_seed": v["task_seed"],
         "test_per_class": v["test_per_class"], "test_images": int(v["test_images"]),
         "emd": v["emd"], "model_group": v["model_group"], "model_target": v["model_target"],
@@ -181,7 +199,7 @@ def test_meta_run_record_writes_the_collectors_old_dict():
         "momentum": v["momentum"], "weight_decay": v["weight_decay"], "augment": v["augment"],
         "seed": v["seed"], "spec_hash": v["spec_hash"],
         "train_seconds": v["train_seconds"], "eval_seconds": v["eval_seconds"], "wall_seconds": v["wall_seconds"],
-        "cpu_seconds": v["cpu_seconds"], "steps": v["steps"], "median_step_seconds": v["median_step_seconds"],
+        "run_wall_seconds": v["run_wall_seconds"], "cpu_seconds": v["cpu_seconds"], "steps": v["steps"], "median_step_seconds": v["median_step_seconds"],
         "frozen_cache": v["frozen_cache"], "threads": v["threads"], "pid": v["pid"],
         "device": v["device"],
     }

@@ -1,6 +1,6 @@
 """NASOA's schedule generator G(D, T) (section 3.2, Eq. 2; notebook 07 and ``nasoa recommend``).
 
-``config``: the grid (lrs, frozen stages, iteration ladder); ``timing``: the fine-tuning time table
+``config``: the grid (lrs, frozen stages, the run-length ladder in epochs); ``timing``: the fine-tuning time table
 of this device; ``features``: D's meta-features; ``ranking``: rank the grid by predicted accuracy
 under T; ``online``: run a recommendation and update the predictor; ``runs``: cached, timed runs;
 ``budget``: ``90s`` / ``10m`` / ``1h``; ``service`` and ``commands``: the command line.
@@ -15,12 +15,12 @@ from typing import Any
 
 _EXPORTS = {
     "format_seconds": "budget", "parse_budget": "budget",
-    "GeneratorConfig": "config", "iteration_ladder": "config",
+    "GeneratorConfig": "config", "generator_settings": "config",
     "TaskFeatures": "features", "check_size": "features", "dataset_similarity": "features", "describe": "features",
     "task_similarity": "features",
     "Outcome": "online", "run": "online",
     "Candidate": "ranking", "Recommendation": "ranking", "candidate_grid": "ranking", "rank": "ranking",
-    "recommend": "ranking", "smallest_feasible_budget": "ranking",
+    "recommend": "ranking", "regime_costs": "ranking", "smallest_feasible_budget": "ranking",
     "cached_run": "runs",
     "FinetuneTimeTable": "timing", "RunCost": "timing", "finetune_time_table": "timing",
 }

@@ -68,21 +68,23 @@ def _format(recommendation) -> str:
 
     r, t = recommendation, recommendation.task
     c = r.chosen
+    used = c.expected_seconds / r.time_budget if r.time_budget > 0 else float("nan")
     lines = [
         f"data: {t.name} ({t.num_classes} classes, {t.n_train} training / {t.n_test} test images, "
         f"domain similarity {t.domain_similarity:.3f})",
         f"budget: {format_seconds(r.time_budget)}  (grid: {r.grid_size} regimes fit)",
         "",
         f"model:            {c.model}",
-        f"regime:           lr {c.lr:g}, {c.iterations} iterations, {c.frozen_stages} frozen stage(s), "
-        f"batch {r.settings['batch_size']}, {r.settings['lr_schedule']} schedule",
+        f"regime:           lr {c.lr:g}, {c.epochs} epoch(s) = {c.iterations} iterations, {c.frozen_stages} frozen "
+        f"stage(s), batch {r.settings['batch_size']}, {r.settings['lr_schedule']} schedule",
         f"predicted accuracy: {100 * c.predicted_accuracy:.1f} %",
-        f"expected time:    {format_seconds(c.expected_seconds)}",
+        f"expected time:    {format_seconds(c.expected_seconds)} of the budget {format_seconds(r.time_budget)} "
+        f"({100 * used:.0f} %)",
     ]
     if r.runners_up:
         lines += ["", f"runners-up (top {len(r.runners_up)}):",
-                  f"  {'model':<22} {'lr':>7} {'iters':>6} {'frozen':>6} {'pred.%':>7} {'time':>9}"]
-        lines += [f"  {a.model:<22} {a.lr:>7g} {a.iterations:>6d} {a.frozen_stages:>6d} "
+                  f"  {'model':<22} {'lr':>7} {'epochs':>6} {'iters':>6} {'frozen':>6} {'pred.%':>7} {'time':>9}"]
+        lines += [f"  {a.model:<22} {a.lr:>7g} {a.epochs:>6d} {a.iterations:>6d} {a.frozen_stages:>6d} "
                   f"{100 * a.predicted_accuracy:>7.1f} {format_seconds(a.expected_seconds):>9}" for a in r.runners_up]
     return "\n".join(lines)
 

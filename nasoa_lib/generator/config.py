@@ -2,31 +2,38 @@
 
 NASOA section 3.2: "the optimal selection of model and hyperparameters is obtained by ranking the
 predicted accuracy of all possible grid combinations". The grid is model x lr x frozen stages x
-iterations; its values are the collector's regime ranges (``nasoa_lib.metadata``), so the predictor
-is only asked about regimes of the kind it was trained on.
+run length; its values lie in the collector's regime ranges (``nasoa_lib.metadata``), so the
+predictor is only asked about regimes of the kind it was trained on.
 
-Iterations come from one fixed geometric ladder (``min_iterations`` .. ``max_iterations``, factor
-``iteration_factor``), not from "exactly the maximum that fits T": the same iteration counts then
-recur across time budgets, methods and seeds, so identical fine-tuning runs are computed once and
-replayed from the artifact store; the price is that the largest ladder value under T leaves up to
-``1 - 1/iteration_factor`` of the budget unused.
+**Run length is stated in epochs of the task**, on the one ladder of :mod:`nasoa_lib.run_length`
+(the profile's ``run_length:`` section, shared with the meta-dataset): a candidate of ``e`` epochs
+trains ``iterations_for(e, training images, batch)`` steps, so every model's candidates reach
+``min(T / its step time, max_epochs)`` whatever the task's size (the predictor's meta-feature stays
+the iteration count). The ladder is geometric, not "exactly the maximum that fits T": the same
+regimes recur across time budgets, methods and seeds, so identical runs are computed once and
+replayed from the artifact store (and are cells of notebook 07's replay table); the price is that
+the largest ladder value under T leaves up to ``1 - 1/factor`` of the training time unused.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from nasoa_lib.errors import ProfileConfigError
 
 if TYPE_CHECKING:
+    from nasoa_lib.finetune import FinetuneSettings
     from nasoa_lib.profiles import Profile
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
     """Grid values, the runner-up count, the smallest usable task, and the timing probe sizes.
+
+    ``epochs``: the run-length ladder (epochs of the task), filled by :meth:`from_profile` from the
+    profile's ``run_length:`` section (:class:`nasoa_lib.run_length.RunLengthConfig`); never set in
+    the ``generator:`` section, so there is one way to state run length.
 
     ``probe_*``: the time model is fitted to real :func:`nasoa_lib.finetune.finetune` calls on a
     probe task (see :mod:`nasoa_lib.generator.timing`): ``probe_images`` training images (and as many
@@ -38,9 +45,7 @@ class GeneratorConfig:
 
     lrs: tuple[float, ...]
     frozen_stages: tuple[int, ...]
-    min_iterations: int
-    max_iterations: int
-    iteration_factor: float
+    epochs: tuple[int, ...] | None = None
     top_k: int = 5
     min_images_per_class: int = 2
     probe_images: int = 32
@@ -59,10 +64,11 @@ class GeneratorConfig:
             not isinstance(k, int) or not 0 <= k <= MAX_FROZEN_STAGES for k in self.frozen_stages
         ):
             raise bad(f"frozen_stages={self.frozen_stages!r} must be ints in 0..{MAX_FROZEN_STAGES}", "e.g. [0, 2, 4]")
-        if not 1 <= self.min_iterations <= self.max_iterations:
-            raise bad(f"iterations {self.min_iterations}..{self.max_iterations} is empty", "need 1 <= min <= max")
-        if not self.iteration_factor > 1:
-            raise bad(f"iteration_factor={self.iteration_factor} must be > 1", "e.g. 1.41 (sqrt 2)")
+        if self.epochs is not None:
+            if not self.epochs or any(isinstance(e, bool) or not isinstance(e, int) or e < 1 for e in self.epochs):
+                raise bad(f"epochs={self.epochs!r} must be a non-empty list of ints >= 1",
+                          "state run length in the profile's run_length: section (RunLengthConfig.ladder())")
+            object.__setattr__(self, "epochs", tuple(sorted(set(int(e) for e in self.epochs))))
         if self.top_k < 0 or self.min_images_per_class < 1:
             raise bad("top_k must be >= 0 and min_images_per_class >= 1", "e.g. top_k: 5, min_images_per_class: 2")
         short, long = self.probe_iterations
@@ -76,24 +82,34 @@ class GeneratorConfig:
     @classmethod
     def from_profile(cls, profile: Profile | str) -> "GeneratorConfig":
         from nasoa_lib.profiles import resolve_profile
+        from nasoa_lib.run_length import RunLengthConfig
 
         prof = resolve_profile(profile)
-        return prof.section("generator", cls)
+        config = prof.section("generator", cls)
+        if config.epochs is not None:
+            raise ProfileConfigError(f"profile {prof.name!r} section 'generator' sets epochs",
+                                     hint="state run length once, in the run_length: section (min_epochs, max_epochs, factor)")
+        return replace(config, epochs=RunLengthConfig.from_profile(prof).ladder())
 
     @property
     def ladder(self) -> tuple[int, ...]:
-        return iteration_ladder(self.min_iterations, self.max_iterations, self.iteration_factor)
+        """The run-length ladder in epochs of the task (smallest first)."""
+        if self.epochs is None:
+            raise ProfileConfigError("this GeneratorConfig has no run-length ladder (epochs=None)",
+                                     hint="build it with GeneratorConfig.from_profile(profile), or pass epochs=(1, 2, 3, ...)")
+        return self.epochs
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def iteration_ladder(low: int, high: int, factor: float) -> tuple[int, ...]:
-    """``low, low*f, low*f^2, ...`` rounded to distinct ints, ending exactly at ``high``."""
-    if not 1 <= low <= high or not factor > 1:
-        raise ProfileConfigError(f"need 1 <= low <= high and factor > 1, got {low}, {high}, {factor}",
-                                 hint="set min_iterations >= 1, max_iterations >= min_iterations and "
-                                 "iteration_factor > 1 in the generator: section")
-    steps = math.floor(math.log(high / low) / math.log(factor) + 1e-9)
-    values = {int(round(low * factor**j)) for j in range(steps + 1)} | {int(high)}
-    return tuple(sorted(v for v in values if low <= v <= high))
+
+def generator_settings(profile: Profile | str) -> FinetuneSettings:
+    """The fine-tuning settings of every regime G(D, T) recommends: the profile's ``finetune:``
+    section with the constant learning rate of :data:`nasoa_lib.run_length.SCHEDULE`, the schedule
+    of the meta-dataset's checkpointed runs (a run of ``e`` epochs is then what the predictor's rows
+    of ``e`` epochs measured, and a cell of notebook 07's replay table)."""
+    from nasoa_lib.finetune import FinetuneSettings
+    from nasoa_lib.run_length import SCHEDULE
+
+    return replace(FinetuneSettings.from_profile(profile), lr_schedule=SCHEDULE)

@@ -25,7 +25,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TaskFeatures:
-    """What G(D, T) knows about D: its meta-features plus train/test sizes (for the time model)."""
+    """What G(D, T) knows about D: its meta-features plus its sizes (for the time model).
+
+    ``n_validation``: validation images a run also evaluates at its end (a meta-test task of
+    notebook 07 has them; a user's data has none), counted with ``n_test`` by :attr:`n_evaluated`."""
 
     name: str
     num_classes: int
@@ -33,18 +36,25 @@ class TaskFeatures:
     n_test: int
     domain_similarity: float
     smallest_class: int
+    n_validation: int = 0
 
     @property
     def images_per_class(self) -> float:
         """NASOA's "average #. images per class"."""
         return self.n_train / self.num_classes
 
+    @property
+    def n_evaluated(self) -> int:
+        """Images a run evaluates at its end (test plus validation): the time model's evaluation size."""
+        return self.n_test + self.n_validation
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TaskFeatures":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        fields = cls.__dataclass_fields__
+        return cls(**{k: d[k] for k in fields if k in d or k != "n_validation"})
 
 
 def describe(data: ImageDataset | Task, domain_similarity: float, name: str | None = None) -> TaskFeatures:
@@ -52,8 +62,10 @@ def describe(data: ImageDataset | Task, domain_similarity: float, name: str | No
     y_train = np.asarray(data.y_train)
     counts = np.bincount(y_train, minlength=int(data.num_classes)) if y_train.size else np.zeros(int(data.num_classes))
     label = name or (data.spec.dataset if hasattr(data, "spec") else data.name)
+    y_val = getattr(data, "y_val", None)
     return TaskFeatures(str(label), int(data.num_classes), int(len(y_train)), int(len(data.y_test)),
-                        float(domain_similarity), int(counts.min()) if counts.size else 0)
+                        float(domain_similarity), int(counts.min()) if counts.size else 0,
+                        0 if y_val is None else int(len(y_val)))
 
 
 def check_size(features: TaskFeatures, min_images_per_class: int) -> None:

@@ -6,6 +6,10 @@ each fine-tuning, :func:`run` hands the observed accuracy to the predictor's onl
 (predict first, then learn: :meth:`nasoa_lib.online.AccuracyPredictor.update`) and, given a store
 and a name, persists its new state, so the next request is ranked by a predictor that has seen this
 one.
+
+The accuracy it learns from is the run's **validation** accuracy when the task has validation
+images (notebook 07's meta-test tasks: a later request on the same task must not be chosen with the
+help of its test images), else the held-out accuracy the run reports (a user's data).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ class Outcome:
     steps: int
     predictor_loss: float | None
     key: str | None
+    validation_accuracy: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +86,7 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
             record = cached_run(store, pretrained, task, regime, seed=seed, profile=profile)
             accuracy, wall = float(record.result.accuracy), record.charged_seconds
             train, steps, key = float(record.result.train_seconds), int(record.result.steps), record.result.key
+            checkpoints = record.result.checkpoints
         else:
             start = time.perf_counter()
             def step_done(steps: int, train_seconds: float) -> None:
@@ -92,19 +98,22 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
                               on_step=step_done)
             wall = time.perf_counter() - start
             accuracy, train, steps, key, network = result.accuracy, result.train_seconds, result.steps, result.key, result.model
+            checkpoints = result.checkpoints
+    validation = checkpoints[-1].validation_accuracy if checkpoints else None
+    learned = float(accuracy) if validation is None else float(validation)
     loss = None
     if predictor is not None:
         if store is not None and predictor_name is not None:
             from nasoa_lib.online import update_stored_predictor
 
-            _, loss = update_stored_predictor(store, predictor_name, recommendation.features(), accuracy,
+            _, loss = update_stored_predictor(store, predictor_name, recommendation.features(), learned,
                                               predictor=predictor)
             loss = float(loss)
         else:
-            loss = float(predictor.update(recommendation.features(), accuracy))
+            loss = float(predictor.update(recommendation.features(), learned))
     outcome = Outcome(recommendation.chosen.model, float(accuracy), recommendation.chosen.predicted_accuracy,
                       float(wall), recommendation.chosen.expected_seconds, recommendation.time_budget, float(train),
-                      int(steps), loss, key)
+                      int(steps), loss, key, None if validation is None else float(validation))
     return outcome, network
 
 

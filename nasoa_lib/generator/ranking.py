@@ -6,12 +6,15 @@
 calculated by an offline step-time lookup table ... The optimal selection of model and
 hyperparameters is obtained by ranking the predicted accuracy of all possible grid combinations."
 
-:func:`candidate_grid` enumerates model x lr x frozen stages x iterations (the ladder values up to
-the largest whose *expected wall-clock*, from :class:`~nasoa_lib.generator.timing.FinetuneTimeTable`,
-fits T; a whole run counts: fixed cost, frozen-prefix cache, steps, final evaluation);
-:func:`rank` scores every row with the predictor in one call and sorts by predicted accuracy (ties:
-the faster regime first); :func:`recommend` returns the argmax with its runners-up. All three are
-pure: no training, no timing, no files.
+:func:`candidate_grid` enumerates model x lr x frozen stages x run length, the run length in
+epochs of the task on the ladder of :mod:`nasoa_lib.run_length` (``iterations_for(epochs, training
+images, batch)`` steps, the predictor's meta-feature), up to the longest whose *expected
+wall-clock*, from :class:`~nasoa_lib.generator.timing.FinetuneTimeTable`, fits T (a whole run
+counts: fixed cost, frozen-prefix cache, steps, the final evaluation of test and validation
+images): every model's candidates reach ``min(T / its step time, the ladder's last epoch)``.
+:func:`rank` scores every row with the predictor in one call and sorts by predicted accuracy
+(ties: the faster regime first); :func:`recommend` returns the argmax with its runners-up. All
+three are pure: no training, no timing, no files.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ if TYPE_CHECKING:  # torch and pandas load only when used (nasoa recommend's err
     from nasoa_lib.finetune import FinetuneSettings, Regime
     from nasoa_lib.online.predictor import AccuracyPredictor
 
-GRID_COLUMNS = (*FEATURE_COLUMNS, "expected_seconds")
+GRID_COLUMNS = (*FEATURE_COLUMNS, "epochs", "expected_seconds")
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,7 @@ class Candidate:
     iterations: int
     predicted_accuracy: float
     expected_seconds: float
+    epochs: int
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,39 +97,54 @@ class Recommendation:
                    float(d["source_accuracy"]), dict(d["settings"]))
 
 
-def smallest_feasible_budget(task: TaskFeatures, models: Sequence[str], table, config: GeneratorConfig) -> float:
+def regime_costs(task: TaskFeatures, model: str, frozen_stages: int, table, epochs: Sequence[int],
+                 batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(epochs, iterations, expected seconds)`` of ``model`` with ``frozen_stages`` frozen for every
+    value of the run-length ladder ``epochs`` on ``task``: the one conversion from epochs to steps
+    and wall-clock that the generator, the searches' space and notebook 07's budgets share."""
+    from nasoa_lib.run_length import iterations_for
+
+    ladder = np.asarray(epochs, dtype=np.int64)
+    iterations = np.asarray([iterations_for(int(e), task.n_train, batch_size) for e in ladder], dtype=np.int64)
+    seconds = np.asarray(table.expected_seconds(model, frozen_stages, iterations, task.n_train, task.n_evaluated),
+                         dtype=np.float64).reshape(-1)
+    return ladder, iterations, seconds
+
+
+def smallest_feasible_budget(task: TaskFeatures, models: Sequence[str], table, config: GeneratorConfig,
+                             batch_size: int) -> float:
     """The least T for which some grid point fits: the cheapest (model, frozen stages) at the
-    smallest ladder value."""
-    first = config.ladder[0]
-    return float(min(table.expected_seconds(m, k, first, task.n_train, task.n_test)
+    ladder's shortest run."""
+    return float(min(regime_costs(task, m, k, table, config.ladder[:1], batch_size)[2][0]
                      for m in models for k in config.frozen_stages))
 
 
 def candidate_grid(task: TaskFeatures, time_budget: float, zoo: Mapping[str, float], table,
-                   config: GeneratorConfig) -> pd.DataFrame:
-    """Every (model, lr, frozen stages, iterations) whose expected wall-clock fits ``time_budget``,
-    as predictor rows (:data:`~nasoa_lib.metafeatures.FEATURE_COLUMNS`) plus ``expected_seconds``.
+                   config: GeneratorConfig, batch_size: int) -> pd.DataFrame:
+    """Every (model, lr, frozen stages, epochs) whose expected wall-clock fits ``time_budget``, as
+    predictor rows (:data:`~nasoa_lib.metafeatures.FEATURE_COLUMNS`, with the epochs' iterations at
+    ``batch_size``) plus ``epochs`` and ``expected_seconds``.
 
     ``zoo`` maps each candidate model's name to its source accuracy (a fraction).
     """
     import pandas as pd
 
-    ladder = np.asarray(config.ladder, dtype=np.int64)
     lrs = np.asarray(config.lrs, dtype=np.float64)
     parts: list[dict[str, np.ndarray]] = []
     for model, source_accuracy in zoo.items():
         for k in config.frozen_stages:
-            seconds = table.expected_seconds(model, k, ladder, task.n_train, task.n_test)
+            epochs, iterations, seconds = regime_costs(task, model, k, table, config.ladder, batch_size)
             fits = seconds <= time_budget
             if not fits.any():
                 continue
-            its, secs = ladder[fits], seconds[fits]
+            eps, its, secs = epochs[fits], iterations[fits], seconds[fits]
             n = len(its) * len(lrs)
             parts.append({
                 "model": np.full(n, model, dtype=object),
                 "lr": np.repeat(lrs, len(its)),
                 "frozen_stages": np.full(n, k, dtype=np.int64),
                 "iterations": np.tile(its, len(lrs)),
+                "epochs": np.tile(eps, len(lrs)),
                 "expected_seconds": np.tile(secs, len(lrs)),
                 "source_accuracy": np.full(n, float(source_accuracy)),
             })
@@ -153,7 +172,8 @@ def rank(grid: pd.DataFrame, predictor: AccuracyPredictor) -> pd.DataFrame:
 
 def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float], predictor: AccuracyPredictor, step_time_table,
               *, config: GeneratorConfig, settings: FinetuneSettings) -> Recommendation:
-    """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T.
+    """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T
+    (run lengths in epochs of the task, ``settings.batch_size`` images per step).
 
     Raises :class:`~nasoa_lib.errors.InvalidDataError` for a dataset too small to fine-tune and
     :class:`~nasoa_lib.errors.BudgetTooSmallError` (stating the smallest feasible budget) when no
@@ -165,18 +185,22 @@ def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float
     if not (isinstance(time_budget, (int, float)) and np.isfinite(time_budget) and time_budget > 0):
         raise BudgetTooSmallError(f"time budget {time_budget!r} must be a number of seconds > 0",
                                   hint="e.g. 90s, 10m, 1h")
-    grid = candidate_grid(dataset, float(time_budget), zoo, step_time_table, config)
+    grid = candidate_grid(dataset, float(time_budget), zoo, step_time_table, config, settings.batch_size)
     if grid.empty:
-        least = smallest_feasible_budget(dataset, list(zoo), step_time_table, config)
+        least = smallest_feasible_budget(dataset, list(zoo), step_time_table, config, settings.batch_size)
         raise BudgetTooSmallError(
             f"no model fits a budget of {format_seconds(time_budget)} on {dataset.name!r} "
             f"({dataset.n_train} training images, {dataset.n_test} test images) on {step_time_table.device}",
-            hint=f"the smallest feasible budget is {format_seconds(least)} ({config.ladder[0]} iterations of the "
+            hint=f"the smallest feasible budget is {format_seconds(least)} ({_epochs(config.ladder[0])} of the "
             "fastest model and frozen-stage setting, with its fixed cost and evaluation)",
         )
     ranked = rank(grid, predictor)
     rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
-                      float(r.predicted_accuracy), float(r.expected_seconds))
+                      float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs))
             for r in ranked.head(1 + config.top_k).itertuples(index=False)]
     return Recommendation(dataset, float(time_budget), rows[0], tuple(rows[1:]), len(grid),
                           float(zoo[rows[0].model]), asdict(settings))
+
+
+def _epochs(epochs: int) -> str:
+    return f"{epochs} epoch{'s' if epochs != 1 else ''}"

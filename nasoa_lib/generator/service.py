@@ -22,7 +22,7 @@ from nasoa_lib.errors import (
     ArtifactNotFoundError, BudgetTooSmallError, InvalidDataError, InvalidRegimeError, UnknownModelError,
     UnusablePathError,
 )
-from nasoa_lib.generator.config import GeneratorConfig
+from nasoa_lib.generator.config import GeneratorConfig, generator_settings
 from nasoa_lib.generator.features import TaskFeatures, check_size, dataset_similarity, describe
 from nasoa_lib.generator.ranking import Recommendation, recommend, smallest_feasible_budget
 from nasoa_lib.generator.budget import format_seconds
@@ -92,7 +92,7 @@ def open_service(profile: Profile | str = "laptop", store: ArtifactStore | None 
     _check_reference(prof, store)
     codes = {n: c.code for n, c in cards.items()}
     table = finetune_time_table(prof, codes, store, progress=progress)
-    return Service(prof, store, GeneratorConfig.from_profile(prof), FinetuneSettings.from_profile(prof),
+    return Service(prof, store, GeneratorConfig.from_profile(prof), generator_settings(prof),
                    {n: float(c.source_top1) for n, c in cards.items()}, codes, table, predictor, name)
 
 
@@ -153,13 +153,15 @@ def recommend_for(dataset: ImageDataset, budget_seconds: float, service: Service
     expected_features = float(known["seconds"]) if known else 0.0
     n_train, n_test = len(dataset.y_train), len(dataset.y_test)
     sizes = TaskFeatures(dataset.name, dataset.num_classes, n_train, n_test, 0.0, 0)
-    _refuse_if_short(deadline, smallest_feasible_budget(sizes, list(service.zoo), service.table, service.config),
+    _refuse_if_short(deadline, smallest_feasible_budget(sizes, list(service.zoo), service.table, service.config,
+                                                        service.settings.batch_size),
                      sizes.name, service, expected_features)
     started = time.perf_counter()
     features = data_features(dataset, service)
     if known is None and not service.table.measured_seconds:  # measuring the table ran its imports: not typical
         service.store.put(STARTUP_KIND, key, {"seconds": time.perf_counter() - started, "n_images": n_train + n_test})
-    least = smallest_feasible_budget(features, list(service.zoo), service.table, service.config)
+    least = smallest_feasible_budget(features, list(service.zoo), service.table, service.config,
+                                     service.settings.batch_size)
     _refuse_if_short(deadline, least, features.name, service)
     rec = recommend(features, deadline.remaining() - SAVE_SECONDS - COLD_START_SECONDS, service.zoo,
                     service.predictor, service.table, config=service.config, settings=service.settings)
@@ -184,7 +186,7 @@ def _refuse_if_short(deadline: Deadline, least_run: float, name: str, service: S
         f"start-up took {format_seconds(spent)}, leaving {format_seconds(max(deadline.remaining(), 0.0))}, but "
         f"{similarity}the cheapest run, cold start and saving need {format_seconds(least_run + overhead)}",
         hint=f"the smallest feasible budget here is about {format_seconds(spent - measured + least_run + overhead)} "
-        f"(start-up{', domain similarity' if still_to_spend else ''}, {service.config.ladder[0]} iterations of the "
+        f"(start-up{', domain similarity' if still_to_spend else ''}, {service.config.ladder[0]} epoch(s) of the "
         f"fastest model with its evaluation, cold start and saving){note}",
     )
 
@@ -224,14 +226,22 @@ def check_recommendation(recommendation: Recommendation, service: Service) -> fl
         diff = ", ".join(f"{k} {given[k]!r} (profile: {wanted[k]!r})" for k in wanted if given[k] != wanted[k])
         raise InvalidDataError(f"the saved recommendation's fine-tuning settings differ from profile "
                                f"{service.profile.name!r}: {diff}", hint=again)
+    from nasoa_lib.run_length import iterations_for
+
+    steps = iterations_for(c.epochs, t.n_train, service.settings.batch_size)
+    if c.iterations != steps:
+        raise InvalidDataError(f"the saved recommendation's {c.epochs} epoch(s) of {t.n_train} training images at batch "
+                               f"{service.settings.batch_size} are {steps} iterations, not {c.iterations}", hint=again)
     try:
-        expected = float(service.table.expected_seconds(c.model, c.frozen_stages, c.iterations, t.n_train, t.n_test))
+        expected = float(service.table.expected_seconds(c.model, c.frozen_stages, c.iterations, t.n_train,
+                                                        t.n_evaluated))
     except UnknownModelError as err:
         raise InvalidDataError(f"the saved recommendation cannot be timed on this device: {err.args[0]}",
                                hint=again) from None
     if expected > recommendation.time_budget:
         raise BudgetTooSmallError(
-            f"the saved recommendation ({c.model}, {c.iterations} iterations, {c.frozen_stages} frozen stage(s)) is "
+            f"the saved recommendation ({c.model}, {c.epochs} epochs = {c.iterations} iterations, {c.frozen_stages} "
+            "frozen stage(s)) is "
             f"expected to take {format_seconds(expected)} on {service.table.device}, more than its budget of "
             f"{format_seconds(recommendation.time_budget)} (it was expected to take {format_seconds(c.expected_seconds)} "
             "when it was saved)", hint=again)
@@ -367,7 +377,7 @@ def save_recommendation(recommendation: Recommendation, path: str | Path) -> Pat
 
 
 REC_FORMAT = "nasoa-recommendation"
-REC_VERSION = 1
+REC_VERSION = 2  # 2: run length in epochs (Candidate.epochs), TaskFeatures.n_validation
 _REC_HINT = "save a new one with: nasoa recommend --data DIR --budget 10m --save rec.json (do not edit it by hand)"
 
 
@@ -411,6 +421,7 @@ _CANDIDATE_FIELDS = {"model": (lambda v: isinstance(v, str) and bool(v), "a non-
                      "lr": (lambda v: _finite(v) and v > 0, "a number > 0"),
                      "frozen_stages": (lambda v: _integer(v) and 0 <= v <= 4, "an integer in 0..4"),
                      "iterations": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
+                     "epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
                      "predicted_accuracy": (_finite, "a finite number"),
                      "expected_seconds": (lambda v: _finite(v) and v >= 0, "a number >= 0")}
 _SETTINGS_FIELDS = {"batch_size": (lambda v: _integer(v) and v >= 2, "an integer >= 2"),

@@ -135,13 +135,6 @@ class FinetuneTimeTable:
                          n_train: int, n_test: int) -> np.ndarray:
         return self.cost(model, frozen_stages).expected_seconds(iterations, n_train, n_test, self.batch_size)
 
-    def max_iterations(self, model: str, frozen_stages: int, budget: float, n_train: int, n_test: int,
-                       ladder: Sequence[int]) -> int | None:
-        """The largest ladder value whose expected wall-clock fits ``budget`` seconds (None: none fits)."""
-        ladder = np.asarray(ladder)
-        fits = ladder[self.expected_seconds(model, frozen_stages, ladder, n_train, n_test) <= budget]
-        return int(fits.max()) if fits.size else None
-
     def to_dict(self) -> dict[str, Any]:
         return {"format": TABLE_FORMAT, "version": TABLE_VERSION, "device": self.device,
                 "batch_size": self.batch_size, "image_size": self.image_size, "threads": self.threads,

@@ -3,25 +3,31 @@
 :func:`collect` makes sure runs ``0 .. runs-1`` of the profile's collection exist. Run ``i`` is
 drawn by :func:`~nasoa_lib.metadata.sampling.sample_run`; its meta-features (domain similarity by
 EMD, source accuracy, ...) are computed in the parent, the fine-tuning happens in a worker, and
-the worker appends the row to the artifact store itself (kind ``meta_run``), keyed by
-``(collection, index)``:
+the worker appends the run's rows to the artifact store itself (kind ``meta_run``): **one row per
+checkpoint** (epochs of the run-length ladder, :mod:`nasoa_lib.run_length`; the constant-rate
+state after ``e`` epochs is the run of ``e`` epochs), keyed by ``(collection, run, epochs)``, with
+``index = run * len(ladder) + rung`` so that sorting by ``index`` keeps a run's rows together and
+in epoch order:
 
-* **kill -9 at any point** loses at most the runs in flight: every finished row is one committed
-  SQLite transaction (WAL, ``synchronous=FULL``); a re-run skips the indices already stored and
-  runs the others, and ``INSERT OR IGNORE`` on the key means an index is never stored twice, even
-  if an orphaned worker of the killed run finishes the same index later;
+* **kill -9 at any point** loses at most the runs in flight: every row is one committed SQLite
+  transaction (WAL, ``synchronous=FULL``), a run's rows are written in epoch order after the run,
+  and a run counts as stored when its last row is; a re-run runs the others again, and
+  ``INSERT OR IGNORE`` on the key means a row is never stored twice, even if an orphaned worker
+  of the killed run finishes the same run later;
 * **extension**: asking for more runs adds indices; the ones already there are not touched;
 * **parallelism**: a local pool of ``workers`` spawned processes, each with
   ``cores // workers`` torch threads (both cores busy with the default two workers), or Ray tasks
   when a cluster address is given (``address="local"`` starts a one-machine Ray instance).
 
 A collection is identified by :func:`collection_id`: the profile, the sampling ranges, the
-fine-tuning settings and the meta-feature settings. Changing any of these starts another
-collection; changing ``runs``, ``workers`` or the model list extends the same one.
+fine-tuning settings, the run-length ladder and schedule, and the meta-feature settings. Changing
+any of these starts another collection (rows of an older collection stay in the store, unread);
+changing ``runs``, ``workers`` or the model list extends the same one.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -30,7 +36,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import pandas as pd
 
-from nasoa_lib.errors import ArtifactNotFoundError, NasoaError, StoreCorruptedError
+from nasoa_lib.errors import ArtifactNotFoundError, InvalidDataError, NasoaError, StoreCorruptedError
 from nasoa_lib.finetune import FinetuneSettings, worker_threads
 from nasoa_lib.kinds import META_RUN_KIND
 from nasoa_lib.metadata.config import MetaDatasetConfig
@@ -38,6 +44,7 @@ from nasoa_lib.metadata.sampling import DatasetCounts, SampledRun, check_meta_tr
 from nasoa_lib.metafeatures import MetaFeatureConfig, MetaFeatures
 from nasoa_lib.parallel import WorkerPool
 from nasoa_lib.profiles import Profile, resolve_profile
+from nasoa_lib.run_length import SCHEDULE, RunLengthConfig
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -48,9 +55,15 @@ STEP_TIME_KIND = "meta_step_time"
 #: 1500 images, frozen-prefix cache on "auto"): at 32x32, training stage 4 alone costs about half
 #: a full step, and the head alone (k = 4) almost nothing.
 FROZEN_COST = {0: 1.0, 1: 0.88, 2: 0.80, 3: 0.50, 4: 0.03}
-#: Planning only: seconds per run besides training steps (task arrays, model copy, evaluation),
-#: measured on the same collector runs.
+#: Planning only: seconds per run besides training steps (task arrays, model copy), measured on the
+#: same collector runs.
 RUN_OVERHEAD_S = 0.15
+#: Planning only: seconds of evaluating one test image at a checkpoint, as a multiple of one
+#: training step's seconds per image (a forward pass without backward, in eval mode; measured 0.21
+#: on ResNet-18 runs with nothing frozen, less with frozen stages, whose prefix is cached).
+EVAL_COST_PER_IMAGE = 0.25
+#: Format of the collection's rows (2: one row per checkpoint of a constant-rate run, issue 22).
+ROWS_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -72,7 +85,8 @@ class Job:
     store_root: str
     profile: str
     collection: str
-    key: str
+    keys: tuple[str, ...]
+    indices: tuple[int, ...]
     run: SampledRun
     model: CandidateModel
     features: MetaFeatures
@@ -81,8 +95,17 @@ class Job:
 
 @dataclass(frozen=True)
 class MetaRunRecord:
-    """One row of the meta-dataset as stored (kind ``meta_run``): the run's identity, its
-    meta-features, the target (``accuracy``), and what identifies and measures the run.
+    """One row of the meta-dataset as stored (kind ``meta_run``): one checkpoint of one run, its
+    meta-features (``iterations`` = the checkpoint's optimizer steps), the target (``accuracy``
+    after that many steps), and what identifies and measures the run.
+
+    ``index`` is the row's place in the collection (``run * len(ladder) + rung``), ``run`` the run
+    it belongs to, ``epochs`` the checkpoint's epochs of the task and ``run_epochs`` the run's last
+    checkpoint; ``accuracy_even`` / ``accuracy_odd`` are the accuracies on the even- and
+    odd-indexed test images (independent halves: notebook 06's test-set noise floor).
+    ``train_seconds`` is the training time up to the checkpoint (what a run of ``epochs`` costs);
+    ``wall_seconds`` / ``cpu_seconds`` are the run's worker time divided over its rows (so sums
+    are worker time), ``run_wall_seconds`` the whole run's.
 
     :meth:`to_dict` is exactly the flat JSON object the store holds (the columns of
     :data:`nasoa_lib.metadata.export.COLUMNS` but ``stored_at``, which the store adds on reading).
@@ -90,10 +113,15 @@ class MetaRunRecord:
 
     collection: str
     index: int
+    run: int
+    epochs: int
+    run_epochs: int
     split: str
     profile: str
     features: MetaFeatures
     accuracy: float
+    accuracy_even: float
+    accuracy_odd: float
     dataset: str
     classes: tuple[int, ...]
     task_seed: int
@@ -113,6 +141,7 @@ class MetaRunRecord:
     train_seconds: float
     eval_seconds: float
     wall_seconds: float
+    run_wall_seconds: float
     cpu_seconds: float
     steps: int
     median_step_seconds: float
@@ -133,6 +162,12 @@ class MetaRunRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "MetaRunRecord":
+        missing = [f.name for f in fields(cls) if f.name != "features" and f.name not in data]
+        if missing:
+            raise InvalidDataError(
+                f"meta-dataset row {data.get('index')!r} lacks {', '.join(missing)}: a row of an older format "
+                "(one row per run, before checkpoints)",
+                hint="collect the profile's current collection: nasoa reproduce --only 05 (older rows stay unread)")
         values = {f.name: data[f.name] for f in fields(cls) if f.name != "features"}
         values["classes"] = tuple(values["classes"])
         return cls(features=MetaFeatures.from_dict(data), **values)
@@ -142,11 +177,14 @@ class MetaRunRecord:
 class JobSummary:
     """What a worker reports back for one :class:`Job` (the row itself is in the store)."""
 
-    key: str
-    index: int
-    stored: bool
+    run: int
+    rows: int
     cpu_seconds: float
     accuracy: float | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.rows > 0
 
 
 @dataclass(frozen=True)
@@ -158,6 +196,7 @@ class CollectSummary:
     already_stored: int
     collected: int
     rows: int
+    new_rows: int
     wall_seconds: float
     workers: int
     threads_per_worker: int
@@ -170,12 +209,17 @@ class CollectSummary:
         return 3600.0 * self.collected / self.wall_seconds if self.wall_seconds > 0 else float("nan")
 
     @property
+    def rows_per_hour(self) -> float:
+        return 3600.0 * self.new_rows / self.wall_seconds if self.wall_seconds > 0 else float("nan")
+
+    @property
     def cpu_utilisation(self) -> float:
         """Worker CPU seconds over ``wall x cores``: 1.0 means every core busy fine-tuning."""
         return self.cpu_seconds / (self.wall_seconds * self.cores) if self.wall_seconds > 0 else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "runs_per_hour": self.runs_per_hour, "cpu_utilisation": self.cpu_utilisation}
+        return {**asdict(self), "runs_per_hour": self.runs_per_hour, "rows_per_hour": self.rows_per_hour,
+                "cpu_utilisation": self.cpu_utilisation}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -192,12 +236,18 @@ def collection_id(profile: Profile | str, config: MetaDatasetConfig | None = Non
         "meta_train": list(prof.meta_train), "image_size": prof.image_size,
         "sampling": config.sampling_dict(), "finetune": asdict(FinetuneSettings.from_profile(prof)),
         "metafeatures": MetaFeatureConfig.from_profile(prof).to_dict(),
+        "run_length": asdict(RunLengthConfig.from_profile(prof)), "schedule": SCHEDULE, "rows": ROWS_VERSION,
     })
 
 
-def run_key(collection: str, index: int) -> str:
-    """Store key of run ``index``: one row per index, whichever model it drew."""
-    return spec_key({"stage": META_RUN_KIND, "collection": collection, "index": int(index)})
+def row_key(collection: str, run: int, epochs: int) -> str:
+    """Store key of the row of run ``run`` at ``epochs`` (whichever model the run drew)."""
+    return spec_key({"stage": META_RUN_KIND, "collection": collection, "run": int(run), "epochs": int(epochs)})
+
+
+def row_index(run: int, rung: int, ladder_length: int) -> int:
+    """A row's place in the collection: runs in order, a run's checkpoints in epoch order."""
+    return int(run) * int(ladder_length) + int(rung)
 
 
 def baseline_names(profile: Profile | str, config: MetaDatasetConfig | None = None) -> tuple[str, ...]:
@@ -275,9 +325,10 @@ def pending_runs(
     models = models if models is not None else candidate_models(prof, store, config)
     counts = dataset_counts(prof)
     settings = FinetuneSettings.from_profile(prof)
-    done = stored_indices(store, collection_id(prof, config))
+    run_length = RunLengthConfig.from_profile(prof)
+    done = stored_runs(store, collection_id(prof, config), run_length.ladder())
     names = [m.name for m in models]
-    return [sample_run(config, i, counts, names, settings) for i in range(runs) if i not in done]
+    return [sample_run(config, i, counts, names, settings, run_length) for i in range(runs) if i not in done]
 
 
 def step_seconds(
@@ -311,15 +362,24 @@ def step_seconds(
 
 
 def expected_seconds(run: SampledRun, seconds_per_step: Mapping[str, float]) -> float:
-    """Planned seconds of one run: steps x measured step time x frozen-stage cost + overhead."""
-    return run.regime.iterations * seconds_per_step[run.model] * FROZEN_COST[run.regime.frozen_stages] + RUN_OVERHEAD_S
+    """Planned seconds of one run: steps x measured step time x frozen-stage cost, plus one test-set
+    evaluation per checkpoint (images x :data:`EVAL_COST_PER_IMAGE` x the step's time per image),
+    plus overhead."""
+    step = seconds_per_step[run.model]
+    train = run.regime.iterations * step * FROZEN_COST[run.regime.frozen_stages]
+    test_images = run.task.num_classes * (run.task.test_per_class or 0)
+    evaluate = len(run.eval_steps) * test_images * EVAL_COST_PER_IMAGE * step / run.regime.batch_size
+    return train + evaluate + RUN_OVERHEAD_S
 
 
 def plan_table(runs: Sequence[SampledRun], seconds_per_step: Mapping[str, float], workers: int) -> pd.DataFrame:
-    """Pending runs and expected minutes per model, and the wall-clock on ``workers`` workers."""
-    rows = [{"model": r.model, "seconds": expected_seconds(r, seconds_per_step)} for r in runs]
-    frame = pd.DataFrame(rows, columns=["model", "seconds"])
-    table = frame.groupby("model").agg(runs=("seconds", "size"), cpu_minutes=("seconds", "sum")).reset_index()
+    """Pending runs, their rows (checkpoints) and expected minutes per model, and the wall-clock on
+    ``workers`` workers."""
+    rows = [{"model": r.model, "seconds": expected_seconds(r, seconds_per_step), "rows": len(r.epochs)}
+            for r in runs]
+    frame = pd.DataFrame(rows, columns=["model", "seconds", "rows"])
+    table = frame.groupby("model").agg(runs=("seconds", "size"), rows=("rows", "sum"),
+                                       cpu_minutes=("seconds", "sum")).reset_index()
     table["cpu_minutes"] /= 60.0
     table["step_ms"] = table.model.map(lambda m: 1000.0 * seconds_per_step[m])
     table["expected_wall_minutes"] = table.cpu_minutes / workers
@@ -362,8 +422,14 @@ def stored_rows(store: ArtifactStore, collection: str, skip_corrupt: bool = Fals
     return [{**e.record, "stored_at": e.created_at} for e in entries if e.record.get("collection") == collection]
 
 
-def stored_indices(store: ArtifactStore, collection: str) -> set[int]:
-    return {int(r["index"]) for r in stored_rows(store, collection, skip_corrupt=True)}
+def stored_runs(store: ArtifactStore, collection: str, ladder: Sequence[int]) -> set[int]:
+    """Runs of ``collection`` with every row stored (one per rung of ``ladder`` up to the run's length)."""
+    rows: dict[int, set[int]] = {}
+    length: dict[int, int] = {}
+    for r in stored_rows(store, collection, skip_corrupt=True):
+        rows.setdefault(int(r["run"]), set()).add(int(r["epochs"]))
+        length[int(r["run"])] = int(r["run_epochs"])
+    return {run for run, epochs in rows.items() if epochs >= {e for e in ladder if e <= length[run]}}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -400,35 +466,45 @@ def run_job(job: Job) -> JobSummary:
     from nasoa_lib.provenance import provenance
 
     store = ArtifactStore(job.store_root)
-    if store.has(META_RUN_KIND, job.key):
-        return JobSummary(job.key, job.run.index, False, 0.0)
+    if all(store.has(META_RUN_KIND, key) for key in job.keys):
+        return JobSummary(job.run.index, 0, 0.0)
     check_meta_train([job.run.task.dataset])
     wall0, cpu0 = time.perf_counter(), time.process_time()
     prof = resolve_profile(job.profile)
     pretrained = _pretrained(job)
     task = make_task(job.run.task)
     device = default_device()
-    result = finetune(pretrained, task, job.run.regime, seed=job.run.seed, image_size=prof.image_size, device=device)
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     run = job.run
-    record = MetaRunRecord(
-        collection=job.collection, index=run.index, split=run.split, profile=job.profile,
-        features=job.features,
-        accuracy=float(result.accuracy),
-        dataset=run.task.dataset, classes=tuple(run.task.classes), task_seed=run.task.seed,
-        test_per_class=run.task.test_per_class, test_images=int(len(task.y_test)),
-        emd=job.emd, model_group=job.model.group, model_target=job.model.target,
-        pretrained_key=job.model.pretrained_key,
-        batch_size=run.regime.batch_size, lr_schedule=run.regime.lr_schedule,
-        momentum=run.regime.momentum, weight_decay=run.regime.weight_decay, augment=run.regime.augment,
-        seed=run.seed, spec_hash=result.key,
-        train_seconds=result.train_seconds, eval_seconds=result.eval_seconds, wall_seconds=wall,
-        cpu_seconds=cpu, steps=result.steps, median_step_seconds=result.median_step_seconds,
-        frozen_cache=result.frozen_cache, threads=torch.get_num_threads(), pid=os.getpid(),
-        device=describe_device(device),
-    )
-    stored = store.put(META_RUN_KIND, job.key, record.to_dict(), provenance=provenance(job.profile, run.seed, device.type))
-    return JobSummary(job.key, run.index, stored, cpu, result.accuracy)
+    result = finetune(pretrained, task, run.regime, seed=run.seed, image_size=prof.image_size, device=device,
+                      eval_steps=run.eval_steps)
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    checkpoints = {c.step: c for c in result.checkpoints}
+    share = 1.0 / len(run.eval_steps)
+    stored = 0
+    prov = provenance(job.profile, run.seed, device.type)
+    for key, index, epochs, steps in zip(job.keys, job.indices, run.epochs, run.eval_steps):
+        point = checkpoints[steps]
+        record = MetaRunRecord(
+            collection=job.collection, index=index, run=run.index, epochs=int(epochs), run_epochs=run.max_epochs,
+            split=run.split, profile=job.profile,
+            features=dataclasses.replace(job.features, iterations=int(steps)),
+            accuracy=float(point.test_accuracy), accuracy_even=float(point.test_half_accuracies[0]),
+            accuracy_odd=float(point.test_half_accuracies[1]),
+            dataset=run.task.dataset, classes=tuple(run.task.classes), task_seed=run.task.seed,
+            test_per_class=run.task.test_per_class, test_images=int(len(task.y_test)),
+            emd=job.emd, model_group=job.model.group, model_target=job.model.target,
+            pretrained_key=job.model.pretrained_key,
+            batch_size=run.regime.batch_size, lr_schedule=run.regime.lr_schedule,
+            momentum=run.regime.momentum, weight_decay=run.regime.weight_decay, augment=run.regime.augment,
+            seed=run.seed, spec_hash=result.key,
+            train_seconds=point.train_seconds, eval_seconds=result.eval_seconds * share, wall_seconds=wall * share,
+            run_wall_seconds=wall, cpu_seconds=cpu * share, steps=int(steps),
+            median_step_seconds=result.median_step_seconds,
+            frozen_cache=result.frozen_cache, threads=torch.get_num_threads(), pid=os.getpid(),
+            device=describe_device(device),
+        )
+        stored += int(store.put(META_RUN_KIND, key, record.to_dict(), provenance=prov))
+    return JobSummary(run.index, stored, cpu, result.accuracy)
 
 
 def execute(jobs: Sequence[Job], workers: int, threads: int, address: str | None = None) -> Iterator[JobSummary]:
@@ -460,6 +536,7 @@ def make_jobs(
     source = mf.source_class_features(prof, store, mf_config, ref)
     per_dataset = {name: mf.dataset_class_features(name, prof, store, mf_config, ref)
                    for name in sorted({r.task.dataset for r in runs})}
+    ladder_length = len(RunLengthConfig.from_profile(prof).ladder())
     jobs = []
     for run in runs:
         model = by_name[run.model]
@@ -470,8 +547,9 @@ def make_jobs(
             num_classes=run.task.num_classes, images_per_class=run.task.images_per_class,
             iterations=run.regime.iterations, lr=run.regime.lr, frozen_stages=run.regime.frozen_stages,
         )
-        jobs.append(Job(str(store.root), prof.name, collection, run_key(collection, run.index), run, model,
-                        features, float(emd)))
+        keys = tuple(row_key(collection, run.index, e) for e in run.epochs)
+        indices = tuple(row_index(run.index, rung, ladder_length) for rung in range(len(run.epochs)))
+        jobs.append(Job(str(store.root), prof.name, collection, keys, indices, run, model, features, float(emd)))
     return jobs
 
 
@@ -518,14 +596,15 @@ def collect(
 
     bar = tqdm(total=runs, initial=already, desc="meta-dataset runs", disable=not progress)
     start = time.perf_counter()
-    collected, cpu = 0, 0.0
+    collected, new_rows, cpu = 0, 0, 0.0
     try:
         for summary in execute(jobs, workers, threads, address):
             collected += int(summary.stored)
+            new_rows += summary.rows
             cpu += float(summary.cpu_seconds)
             bar.update(1)
     finally:
         bar.close()
     wall = time.perf_counter() - start
     total = len(stored_rows(store, collection))
-    return CollectSummary(collection, runs, already, collected, total, wall, workers, threads, backend, cpu)
+    return CollectSummary(collection, runs, already, collected, total, new_rows, wall, workers, threads, backend, cpu)

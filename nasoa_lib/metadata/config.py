@@ -8,16 +8,24 @@ images." The paper gives no ranges; ours are documented here and recorded in the
   the dataset's classes); images per class log-uniform in ``images_per_class`` (capped by the
   smallest chosen class); ``test_per_class`` test images per class (capped likewise);
 * regime: learning rate log-uniform in ``lr`` (Li et al. 2020's fine-tuning range 1e-3..1e-1),
-  iterations log-uniform in ``iterations``, frozen stages uniform over ``frozen_stages``; batch
-  size, schedule, momentum and weight decay are the profile's ``finetune:`` section;
+  frozen stages uniform over ``frozen_stages``; batch size, momentum and weight decay are the
+  profile's ``finetune:`` section; the learning rate is constant
+  (:data:`nasoa_lib.run_length.SCHEDULE`);
+* run length: in epochs of the task (:mod:`nasoa_lib.run_length`, the profile's ``run_length:``
+  section, shared with the generator and notebook 07). Each run's length is a rung of the ladder
+  drawn uniformly (so log-uniform in epochs: as many runs of 1-5 epochs as of 11-50), and the run
+  is evaluated at every rung up to it. **Each checkpoint is one row** (its meta-feature
+  ``iterations`` is the checkpoint's optimizer steps, ``epochs`` its epochs); under the constant
+  rate the checkpoint after ``e`` epochs is exactly the run of ``e`` epochs, so a long run costs
+  one training and yields a row per rung. Rows of one run share ``run`` and stay contiguous in the
+  stream (sorted by run, then epochs);
 * model: uniform over ``baselines`` (``None``: the profile's ``models.baselines``) plus, when
   ``zoo`` is true, every zoo member built so far (so collection can start with the baseline
   families and take in zoo models when they land).
 
-Log-uniform draws spend as many runs on 10..20 iterations as on 100..200, where accuracy changes
-most per step. ``validation_fraction`` of the rows are marked ``split = "validation"`` (the
-paper's 24K / 6K split is 0.2), by a draw of their own so extending the collection keeps earlier
-rows' splits.
+Log-uniform draws spend as many runs on 10..20 images per class as on 100..200. ``validation_fraction``
+of the runs (all their rows) are marked ``split = "validation"`` (the paper's 24K / 6K split is
+0.2), by a draw of their own so extending the collection keeps earlier runs' splits.
 """
 
 from __future__ import annotations
@@ -48,7 +56,6 @@ class MetaDatasetConfig:
     images_per_class: tuple[int, int]
     test_per_class: int
     lr: tuple[float, float]
-    iterations: tuple[int, int]
     frozen_stages: tuple[int, ...] = (0, 1, 2, 3, 4)
     baselines: tuple[str, ...] | None = None
     zoo: bool = True
@@ -59,7 +66,7 @@ class MetaDatasetConfig:
         def bad(key: str, message: str, hint: str) -> ProfileConfigError:
             return ProfileConfigError(f"{SECTION}.{key}={getattr(self, key)!r}: {message}", hint=hint)
 
-        for key in ("num_classes", "images_per_class", "lr", "iterations"):
+        for key in ("num_classes", "images_per_class", "lr"):
             value = getattr(self, key)
             if not isinstance(value, (tuple, list)) or len(value) != 2:
                 raise bad(key, "must be a [low, high] pair", f"e.g. {key}: [2, 10]")
@@ -69,11 +76,10 @@ class MetaDatasetConfig:
                 raise bad(key, "is an empty range (low > high)", "give [low, high] with low <= high")
         if self.num_classes[0] < 2:
             raise bad("num_classes", "a task needs at least 2 classes", "use a low of 2 or more")
-        if self.images_per_class[0] < 1 or self.iterations[0] < 1:
-            key = "images_per_class" if self.images_per_class[0] < 1 else "iterations"
-            raise bad(key, "must start at 1 or more", "counts are positive integers")
-        if any(int(v) != v for v in (*self.num_classes, *self.images_per_class, *self.iterations)):
-            raise bad("iterations", "class, image and iteration ranges must be integers",
+        if self.images_per_class[0] < 1:
+            raise bad("images_per_class", "must start at 1 or more", "counts are positive integers")
+        if any(int(v) != v for v in (*self.num_classes, *self.images_per_class)):
+            raise bad("images_per_class", "class and image ranges must be integers",
                       "write e.g. [10, 200], not [10.5, 200]")
         if not (self.lr[0] > 0 and math.isfinite(self.lr[1])):
             raise bad("lr", "learning rates must be finite and > 0", "e.g. lr: [0.001, 0.1]")

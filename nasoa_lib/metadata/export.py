@@ -1,7 +1,9 @@
 """The meta-dataset as a table: a pandas frame, ``meta_dataset.parquet`` and its data card.
 
-The rows live in the artifact store (kind ``meta_run``); :func:`export` writes them, ordered by
-run index (the order they were sampled in, i.e. the online stream), as one Parquet file beside a
+The rows live in the artifact store (kind ``meta_run``): one row per checkpoint of a run
+(:mod:`nasoa_lib.metadata.collect`). :func:`export` writes them, ordered by row index (runs in the
+order they were sampled in, a run's checkpoints together in epoch order: the online stream), as one
+Parquet file beside a
 Markdown data card (columns, ranges, counts per dataset and model, how it was collected) into the
 store (kind ``meta_dataset``), never into the repository. Notebooks 06 and 07 read the frame with
 :func:`load_meta_dataset`; anyone else can ``pandas.read_parquet`` the exported file.
@@ -20,6 +22,7 @@ from nasoa_lib.metadata.config import MetaDatasetConfig
 from nasoa_lib.metadata.sampling import check_meta_train
 from nasoa_lib.metafeatures import FEATURE_COLUMNS, NUMERIC_FEATURES, TARGET_COLUMN, MetaFeatureConfig
 from nasoa_lib.profiles import Profile, resolve_profile
+from nasoa_lib.run_length import RunLengthConfig
 from nasoa_lib.store import ArtifactStore, spec_key
 
 EXPORT_KIND = "meta_dataset"
@@ -28,27 +31,34 @@ CARD_FILE = "DATA_CARD.md"
 #: Columns of the exported table, in order: index and split, the meta-features, the target, then
 #: what identifies and measures the run.
 COLUMNS: tuple[str, ...] = (
-    "index", "split", *FEATURE_COLUMNS, TARGET_COLUMN, "dataset", "classes", "task_seed", "test_per_class",
+    "index", "run", "epochs", "run_epochs", "split", *FEATURE_COLUMNS, TARGET_COLUMN, "accuracy_even",
+    "accuracy_odd", "dataset", "classes", "task_seed", "test_per_class",
     "test_images", "emd", "model_group", "model_target", "pretrained_key", "batch_size", "lr_schedule",
     "momentum", "weight_decay", "augment", "seed", "spec_hash", "train_seconds", "eval_seconds", "wall_seconds",
-    "cpu_seconds", "steps", "median_step_seconds", "frozen_cache", "threads", "pid", "device", "collection", "profile",
+    "run_wall_seconds", "cpu_seconds", "steps", "median_step_seconds", "frozen_cache", "threads", "pid", "device", "collection", "profile",
     "stored_at",
 )
 DESCRIPTIONS = {
-    "index": "run index in the collection; the sampling (stream) order",
-    "split": "train / validation (the paper's 24K / 6K split: a fixed draw per index)",
+    "index": "row index: run x ladder length + rung; sorted, the stream order (a run's rows together)",
+    "run": "run index in the collection (the sampling order); rows of one run share it",
+    "epochs": "epochs of the task at this checkpoint (a rung of the run-length ladder)",
+    "run_epochs": "epochs of the run's last checkpoint (the run's length)",
+    "accuracy_even": "test accuracy on the even-indexed test images (one independent half)",
+    "accuracy_odd": "test accuracy on the odd-indexed test images (the other half)",
+    "run_wall_seconds": "worker wall-clock of the whole run (all its checkpoints)",
+    "split": "train / validation (the paper's 24K / 6K split: a fixed draw per run)",
     "model": "meta-feature: model name (one-hot in the predictors); baseline or zoo member",
     "domain_similarity": "meta-feature: exp(-0.01 * EMD) of the task's class means to the source's (Cui et al. 2018)",
     "images_per_class": "meta-feature: training images per class of the task",
     "num_classes": "meta-feature: classes in the task",
     "source_accuracy": "meta-feature: the model's top-1 on the source test set",
-    "iterations": "meta-feature: optimizer steps",
-    "lr": "meta-feature: peak learning rate (cosine/step schedule from the profile)",
+    "iterations": "meta-feature: optimizer steps up to this checkpoint",
+    "lr": "meta-feature: learning rate (constant: nasoa_lib.run_length.SCHEDULE)",
     "frozen_stages": "meta-feature: stem + stages 1..k frozen (0 = none, 4 = head only)",
-    TARGET_COLUMN: "target: test accuracy of the fine-tuned model",
+    TARGET_COLUMN: "target: test accuracy of the fine-tuned model at this checkpoint",
     "emd": "Earth Mover's Distance behind domain_similarity",
-    "wall_seconds": "worker wall-clock of the run (task arrays + fine-tuning + evaluation)",
-    "train_seconds": "training time measured by the engine",
+    "wall_seconds": "worker wall-clock of the run (task arrays + fine-tuning + evaluation) / its rows",
+    "train_seconds": "training time up to this checkpoint, measured by the engine",
     "spec_hash": "key of the fine-tuning spec (nasoa_lib.finetune.run_spec)",
     "stored_at": "UTC time the row was committed to the store",
     "dataset": "meta-train dataset the task was sampled from",
@@ -57,10 +67,10 @@ DESCRIPTIONS = {
     "test_per_class": "test images per class", "test_images": "test images of the task",
     "model_group": "baseline / ours / released", "model_target": "baseline name or architecture code",
     "pretrained_key": "store key of the source pretraining", "seed": "training seed (head init, batch order)",
-    "batch_size": "fine-tuning batch (profile)", "lr_schedule": "cosine or step (profile)",
+    "batch_size": "fine-tuning batch (profile)", "lr_schedule": "constant (checkpointed runs)",
     "momentum": "SGD momentum (profile)", "weight_decay": "weight decay (profile)", "augment": "flip+crop (profile)",
-    "eval_seconds": "evaluation time", "cpu_seconds": "worker CPU time of the run",
-    "steps": "optimizer steps done", "median_step_seconds": "median step time",
+    "eval_seconds": "evaluation time of the run / its rows", "cpu_seconds": "worker CPU time of the run / its rows",
+    "steps": "optimizer steps up to this checkpoint", "median_step_seconds": "median step time",
     "frozen_cache": "frozen-prefix activations cached", "threads": "torch threads of the worker",
     "pid": "worker process", "device": "device and threads", "collection": "collection id (sampling settings)",
     "profile": "scale profile",
@@ -113,10 +123,13 @@ def data_card(frame: pd.DataFrame, profile: Profile | str, config: MetaDatasetCo
     prof = resolve_profile(profile)
     config = config or MetaDatasetConfig.from_profile(prof)
     mf = MetaFeatureConfig.from_profile(prof)
+    ladder = RunLengthConfig.from_profile(prof).ladder()
+    runs = int(frame["run"].nunique()) if len(frame) else 0
     lines = [
         f"# Meta-dataset `{collection_id(prof, config)}` (profile `{prof.name}`)",
         "",
-        f"{len(frame)} fine-tuning runs (NASOA section 4.3 collects 30K: 24K meta-train / 6K meta-validation).",
+        f"{len(frame)} rows from {runs} fine-tuning runs (NASOA section 4.3 collects 30K runs: 24K meta-train / "
+        "6K meta-validation).",
         "",
         "## How it was collected",
         "",
@@ -125,16 +138,24 @@ def data_card(frame: pd.DataFrame, profile: Profile | str, config: MetaDatasetCo
         f"- Per run: a dataset uniformly; {config.num_classes[0]}..{config.num_classes[1]} random classes; "
         f"log-uniform {config.images_per_class[0]}..{config.images_per_class[1]} training images per class "
         f"(capped by the smallest chosen class); {config.test_per_class} test images per class (capped likewise).",
-        f"- Regime: lr log-uniform {config.lr[0]:g}..{config.lr[1]:g}, iterations log-uniform "
-        f"{config.iterations[0]}..{config.iterations[1]}, frozen stages uniform over {list(config.frozen_stages)}; "
-        "batch size, schedule, momentum, weight decay from the profile's `finetune:` section.",
+        f"- Regime: lr log-uniform {config.lr[0]:g}..{config.lr[1]:g}, constant during the run; frozen stages "
+        f"uniform over {list(config.frozen_stages)}; batch size, momentum, weight decay from the profile's "
+        "`finetune:` section.",
+        f"- Run length in epochs of the task: a rung of the ladder {list(ladder)} drawn uniformly (log-uniform in "
+        "epochs). **Rows**: the run is evaluated after every rung up to its length, and each checkpoint is one row "
+        "(`iterations` = its optimizer steps, `epochs` its epochs); under the constant rate the state after e epochs "
+        "is exactly the run of e epochs with the same seed. Rows of one run share `run` and are contiguous in "
+        "`index` order (the stream).",
         "- Model: uniform over the pretrained baselines and the zoo members present when the run was planned; "
         "all pretrained on the source set with one shared recipe.",
         f"- Domain similarity: exp(-{mf.gamma:g} * EMD) between class means of `{mf.reference_model}` penultimate "
         f"features (source `{prof.source_dataset}` vs the task's classes), EMD by POT `ot.emd2`.",
-        f"- Split: {config.validation_fraction:.0%} of indices marked `validation` by a fixed draw per index.",
-        f"- Runs are deterministic given (collection, index); the store key is (collection, index), "
-        "so an interrupted or extended collection neither loses nor repeats a run.",
+        f"- Split: {config.validation_fraction:.0%} of runs (all their rows) marked `validation` by a fixed draw "
+        "per run.",
+        "- Test accuracy is also recorded on the even- and odd-indexed test images (`accuracy_even`, "
+        "`accuracy_odd`): two independent halves that measure the test-set noise.",
+        f"- Runs are deterministic given (collection, run); the store key is (collection, run, epochs), "
+        "so an interrupted or extended collection neither loses nor repeats a row.",
         "",
         "## Columns",
         "",
@@ -142,14 +163,15 @@ def data_card(frame: pd.DataFrame, profile: Profile | str, config: MetaDatasetCo
         "|---|---|---|---|",
     ]
     for column in frame.columns:
-        ranged = column in (*NUMERIC_FEATURES, TARGET_COLUMN, "emd", "wall_seconds", "train_seconds")
+        ranged = column in (*NUMERIC_FEATURES, TARGET_COLUMN, "emd", "wall_seconds", "train_seconds", "epochs")
         lines.append(f"| `{column}` | {frame[column].dtype} | {_range(frame[column]) if ranged else ''} | "
                      f"{DESCRIPTIONS.get(column, '')} |")
     if not frame.empty:
-        counts = frame.pivot_table(index="model", columns="dataset", values="index", aggfunc="count",
+        counts = frame.pivot_table(index="model", columns="dataset", values="run", aggfunc="nunique",
                                    fill_value=0, margins=True, margins_name="all")
         lines += ["", "## Runs per dataset and model", "", "```", counts.to_string(), "```",
-                  "", "## Runs per split", "", "```", frame.groupby("split").size().to_string(), "```",
+                  "", "## Rows and runs per split", "", "```",
+                  frame.groupby("split").agg(rows=("index", "size"), runs=("run", "nunique")).to_string(), "```",
                   "", f"Accuracy: mean {frame[TARGET_COLUMN].mean():.3f}, std {frame[TARGET_COLUMN].std():.3f}; "
                   f"worker wall-clock {frame['wall_seconds'].sum() / 3600:.2f} h in all."]
     return "\n".join(lines) + "\n"

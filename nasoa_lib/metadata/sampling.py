@@ -8,6 +8,7 @@ a stream of its own, so adding zoo models later changes only which model new ind
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -18,6 +19,7 @@ from nasoa_lib.data import DATASET_ROLES, ROLE_META_TRAIN, ImageDataset, TaskSpe
 from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.finetune import FinetuneSettings, Regime
 from nasoa_lib.metadata.config import MetaDatasetConfig
+from nasoa_lib.run_length import SCHEDULE, RunLengthConfig, checkpoint_steps
 
 _TASK, _MODEL, _SPLIT = 0, 1, 2
 SPLIT_TRAIN, SPLIT_VALIDATION = "train", "validation"
@@ -39,7 +41,9 @@ class DatasetCounts:
 
 @dataclass(frozen=True)
 class SampledRun:
-    """Run ``index`` of a collection: the task, the model's name, the regime and the seeds."""
+    """Run ``index`` of a collection: the task, the model's name, the regime (constant rate,
+    ``iterations`` = the steps of its longest checkpoint), the seeds, and the checkpoints: ``epochs``
+    (rungs of the ladder up to the run's length) and ``eval_steps`` (the same in optimizer steps)."""
 
     index: int
     task: TaskSpec
@@ -47,6 +51,12 @@ class SampledRun:
     regime: Regime
     seed: int
     split: str
+    epochs: tuple[int, ...] = ()
+    eval_steps: tuple[int, ...] = ()
+
+    @property
+    def max_epochs(self) -> int:
+        return self.epochs[-1]
 
 
 def check_meta_train(datasets: Sequence[str], meta_test: Sequence[str] = ()) -> None:
@@ -78,9 +88,10 @@ def log_uniform(rng: np.random.Generator, low: float, high: float, digits: int =
 
 def sample_run(
     config: MetaDatasetConfig, index: int, datasets: Sequence[DatasetCounts], models: Sequence[str],
-    settings: FinetuneSettings,
+    settings: FinetuneSettings, run_length: RunLengthConfig,
 ) -> SampledRun:
-    """Run ``index``: task, model and regime drawn from ``config``'s ranges (see its docstring)."""
+    """Run ``index``: task, model, regime and length drawn from ``config``'s ranges and
+    ``run_length``'s ladder (see :mod:`nasoa_lib.metadata.config`)."""
     if not datasets:
         raise InvalidDataError("no meta-train dataset to sample tasks from", hint="set the profile's meta_train")
     if not models:
@@ -101,12 +112,16 @@ def sample_run(
     images_per_class = log_uniform_int(rng, min(config.images_per_class[0], ipc_high), ipc_high)
     task_seed = int(rng.integers(2**31))
     task = TaskSpec(data.name, classes, images_per_class, task_seed, min(config.test_per_class, test_cap))
-    regime = settings.regime(
-        lr=log_uniform(rng, *config.lr),
-        iterations=log_uniform_int(rng, *config.iterations),
-        frozen_stages=int(config.frozen_stages[int(rng.integers(len(config.frozen_stages)))]),
-    )
+    lr = log_uniform(rng, *config.lr)
+    ladder = run_length.ladder()
+    epochs = ladder[: int(rng.integers(len(ladder))) + 1]
+    frozen = int(config.frozen_stages[int(rng.integers(len(config.frozen_stages)))])
+    train_images = k * images_per_class
+    eval_steps = checkpoint_steps(epochs, train_images, settings.batch_size)
+    regime = dataclasses.replace(settings.regime(lr=lr, iterations=eval_steps[-1], frozen_stages=frozen),
+                                 lr_schedule=SCHEDULE)
     seed = int(rng.integers(2**31))
     model = models[int(np.random.default_rng([config.seed, index, _MODEL]).integers(len(models)))]
     in_validation = np.random.default_rng([config.seed, index, _SPLIT]).random() < config.validation_fraction
-    return SampledRun(index, task, model, regime, seed, SPLIT_VALIDATION if in_validation else SPLIT_TRAIN)
+    return SampledRun(index, task, model, regime, seed, SPLIT_VALIDATION if in_validation else SPLIT_TRAIN,
+                      tuple(epochs), eval_steps)

@@ -31,7 +31,9 @@ from nasoa_lib.online.predictor import (
 )
 from nasoa_lib.online.stream import (
     ADAPTIVE_LABEL,
+    NOISE_LABEL,
     OFFLINE_LABEL,
+    RATIO_BAR,
     REFERENCE_LABEL,
     SEGMENTS,
     OnlineConfig,
@@ -39,10 +41,13 @@ from nasoa_lib.online.stream import (
     StreamRun,
     average_regret,
     evaluate_stream,
+    block_starts,
     hedge_reference,
+    noise_floor_per_row,
     plan,
     running_mean_predictions,
     segment_errors,
+    stream_groups,
     stream_order,
 )
 from nasoa_lib.paper import PAPER_TABLE3
@@ -53,7 +58,7 @@ __all__ = [
     "PredictorNotFittedError", "bounded_loss", "hedge_update", "load_predictor", "loss_gradient",
     "make_predictor", "normalized_losses", "predictor_lock", "RunningStandardizer", "store_predictor",
     "update_stored_predictor",
-    "ADAPTIVE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "REFERENCE_LABEL", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
-    "average_regret", "evaluate_stream", "hedge_reference", "plan", "running_mean_predictions", "segment_errors",
-    "stream_order",
+    "ADAPTIVE_LABEL", "NOISE_LABEL", "OFFLINE_LABEL", "PAPER_TABLE3", "RATIO_BAR", "REFERENCE_LABEL", "SEGMENTS", "OnlineConfig", "StreamEvaluation", "StreamRun",
+    "average_regret", "block_starts", "evaluate_stream", "hedge_reference", "noise_floor_per_row", "plan", "running_mean_predictions", "segment_errors",
+    "stream_groups", "stream_order",
 ]
