@@ -279,6 +279,28 @@ def build(
     return model
 
 
+def blind_pixels(code: ArchCode | str, image_size: int = 32, small_image_stem: bool = False) -> int:
+    """Input pixels the network of ``code`` never looks at (:func:`unseen_pixels` of the built
+    network; issue 17: a stride on a 1x1 convolution, with a strided 1x1 projection beside it, saw
+    36 of 1,024 pixels). Weights are seeded, so the count is reproducible."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build(code, num_classes=3, image_size=image_size, small_image_stem=small_image_stem)
+    return unseen_pixels(model, image_size)
+
+
+def unseen_pixels(model: nn.Module, image_size: int, images: int = 4) -> int:
+    """Pixels where the gradient of the outputs' sum with respect to ``images`` seeded random
+    inputs is zero for every image and channel, in eval mode. Several images, because one image's
+    dead ReLUs can hide a pixel by chance; a blind spot of the architecture hides it for all."""
+    model = model.eval()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1)
+        x = torch.randn(images, 3, image_size, image_size, requires_grad=True)
+    model(x).sum().backward()
+    return int((x.grad.abs().sum(dim=(0, 1)) == 0).sum())
+
+
 def check_num_classes(num_classes: object) -> None:
     """Raise :class:`InvalidArchitectureCode` unless ``num_classes`` is a positive int (not a bool):
     the head size of every network, ours (:func:`build`) and the baselines (:func:`nasoa_lib.models.create`)."""

@@ -15,6 +15,8 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from nasoa_lib.builder import (
     AVGPOOL_1X1,
     PooledConv2d,
+    blind_pixels,
+    unseen_pixels,
     build,
     complexity,
     count_params,
@@ -256,17 +258,6 @@ ALL_1X1_CODES = (
 PROFILE_SKELETONS = ("smoke", "laptop", "paper")
 
 
-def blind_pixels(code, small_image_stem: bool) -> int:
-    """Input pixels of a 32x32 image where no output has a gradient, in eval mode, over 4 random
-    images (one image's dead ReLUs can hide a pixel by chance; a stride on a 1x1 conv hides it for
-    every image)."""
-    torch.manual_seed(0)
-    model = build(code, num_classes=3, image_size=32, small_image_stem=small_image_stem).eval()
-    x = torch.randn(4, 3, 32, 32, requires_grad=True)
-    model(x).sum().backward()
-    return int((x.grad.abs().sum(dim=(0, 1)) == 0).sum())
-
-
 def at_width_16(code) -> ArchCode:
     """The same block and stages at stem width 16: the receptive field does not depend on widths."""
     code = parse(code)
@@ -299,7 +290,7 @@ def receptive_field_codes(group: str) -> list[str]:
 def test_every_input_pixel_reaches_the_output(group):
     """Issue 17: a stride on a 1x1 convolution saw 36 of 1,024 pixels; now every pixel counts."""
     blind = [(code, small, n) for code in receptive_field_codes(group) for small in (False, True)
-             if (n := blind_pixels(code, small))]
+             if (n := blind_pixels(code, small_image_stem=small))]
     assert blind == [], f"(code, small_image_stem, blind pixels of 1024): {blind}"
 
 
@@ -382,3 +373,20 @@ def test_store_keys_change_only_for_codes_whose_blocks_pool():
         assert {k: v for k, v in spec.items() if k == "downsampling"} == extra
         run = FinetuneRunSpec(None, code, {"task": 1}, regime, None, 0, 1).to_dict()
         assert {k: v for k, v in run.items() if k == "downsampling"} == extra
+
+
+def test_unseen_pixels_finds_a_strided_1x1_blind_spot():
+    """The check itself can fail: a toy network whose only down-sampling is a stride-2 1x1
+    convolution (the old rule) sees a quarter of its input, and the count says so."""
+    from torch import nn
+
+    class Strided1x1(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 1, stride=2)
+
+        def forward(self, x):
+            return self.conv(x).mean(dim=(2, 3))
+
+    assert unseen_pixels(Strided1x1(), 32) == 1024 - 256
+    assert blind_pixels("1-_16_2-11-112-1121112") == 0
