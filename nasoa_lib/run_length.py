@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Sequence
 from nasoa_lib.errors import InvalidRegimeError, ProfileConfigError
 
 if TYPE_CHECKING:
+    from nasoa_lib.finetune import FinetuneSettings
     from nasoa_lib.profiles import Profile
 
 SCHEDULE = "constant"
@@ -121,3 +122,13 @@ def checkpoint_steps(ladder: Sequence[int], train_images: int, batch_size: int) 
     if not ladder:
         raise InvalidRegimeError("an empty ladder has no checkpoints", hint="use RunLengthConfig.ladder()")
     return tuple(sorted({iterations_for(e, train_images, batch_size) for e in ladder}))
+
+
+def checkpointed(settings: "FinetuneSettings") -> "FinetuneSettings":
+    """``settings`` (a profile's ``finetune:`` section) with the :data:`SCHEDULE` of checkpointed
+    runs: the settings of every regime the meta-dataset samples and G(D, T) recommends, so a run of
+    ``e`` epochs is what the predictor's rows of ``e`` epochs measured (and a cell of notebook 07's
+    replay table). The profile's own schedule stays for notebook 01's regimes."""
+    from dataclasses import replace
+
+    return replace(settings, lr_schedule=SCHEDULE)

@@ -145,3 +145,16 @@ def test_weights_after_two_epochs_do_not_depend_on_the_run_length(monkeypatch, s
         assert len(states[0]) == len(states[1]) > 0 and equal is same
     finally:
         torch.set_num_threads(before)
+
+
+def test_checkpointed_settings_change_only_the_schedule():
+    """The meta-dataset's and the generator's regimes share one schedule, set in one place; the
+    profile's other fine-tuning knobs (batch, momentum, weight decay) are kept."""
+    from nasoa_lib.finetune import FinetuneSettings
+    from nasoa_lib.run_length import SCHEDULE, checkpointed
+
+    settings = FinetuneSettings(batch_size=32, lr_schedule="cosine", momentum=0.8, weight_decay=5e-4)
+    mine = checkpointed(settings)
+    assert mine.lr_schedule == SCHEDULE == "constant"
+    assert (mine.batch_size, mine.momentum, mine.weight_decay) == (32, 0.8, 5e-4)
+    assert mine.regime(lr=0.01, iterations=10).lr_at(9) == 0.01

@@ -119,3 +119,17 @@ def test_spread_over_log_takes_log_spaced_nearest_unused_values():
     values = np.array([1.0, 1.1, 2.0, 10.0, 100.0])
     assert zoo.spread_over_log(values, 3) == [0, 3, 4]  # targets 1, 10, 100
     assert zoo.spread_over_log(values, 10) == [0, 1, 2, 3, 4]
+
+
+def test_zoo_table_reports_margin_over_chance_and_blind_pixels():
+    """Issue 17's two zoo checks in the report's table: top-1 as a multiple of chance, and blind
+    pixels (0 for codes the builder's down-sampling rule makes, including the all-1x1 block)."""
+    from types import SimpleNamespace
+
+    cards = [SimpleNamespace(to_dict=lambda code=code, top1=top1: {"name": code, "code": code, "source_top1": top1,
+                                                                      "recipe": {}})
+             for code, top1 in (("1-_16_1-111-1112-112", 0.15), ("102-c01_32_1-21-21-2", 0.30))]
+    table = zoo_comparison.zoo_table(cards, num_classes=100, image_size=32)
+    assert list(table.source_top1_times_chance) == pytest.approx([15.0, 30.0])
+    assert list(table.blind_pixels) == [0, 0] and "recipe" not in table
+    assert list(table.blocks) == [11, 6] and list(table.block_complexity) == [1, 3]

@@ -15,7 +15,7 @@ from typing import Any
 
 _EXPORTS = {
     "format_seconds": "budget", "parse_budget": "budget",
-    "GeneratorConfig": "config", "generator_settings": "config",
+    "GeneratorConfig": "config",
     "TaskFeatures": "features", "check_size": "features", "dataset_similarity": "features", "describe": "features",
     "task_similarity": "features",
     "Outcome": "online", "run": "online",

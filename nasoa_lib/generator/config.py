@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from nasoa_lib.errors import ProfileConfigError
 
 if TYPE_CHECKING:
-    from nasoa_lib.finetune import FinetuneSettings
     from nasoa_lib.profiles import Profile
 
 
@@ -101,15 +100,3 @@ class GeneratorConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-
-def generator_settings(profile: Profile | str) -> FinetuneSettings:
-    """The fine-tuning settings of every regime G(D, T) recommends: the profile's ``finetune:``
-    section with the constant learning rate of :data:`nasoa_lib.run_length.SCHEDULE`, the schedule
-    of the meta-dataset's checkpointed runs (a run of ``e`` epochs is then what the predictor's rows
-    of ``e`` epochs measured, and a cell of notebook 07's replay table)."""
-    from nasoa_lib.finetune import FinetuneSettings
-    from nasoa_lib.run_length import SCHEDULE
-
-    return replace(FinetuneSettings.from_profile(profile), lr_schedule=SCHEDULE)

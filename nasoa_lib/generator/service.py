@@ -22,7 +22,8 @@ from nasoa_lib.errors import (
     ArtifactNotFoundError, BudgetTooSmallError, InvalidDataError, InvalidRegimeError, UnknownModelError,
     UnusablePathError,
 )
-from nasoa_lib.generator.config import GeneratorConfig, generator_settings
+from nasoa_lib.generator.config import GeneratorConfig
+from nasoa_lib.run_length import checkpointed
 from nasoa_lib.generator.features import TaskFeatures, check_size, dataset_similarity, describe
 from nasoa_lib.generator.ranking import Recommendation, recommend, smallest_feasible_budget
 from nasoa_lib.generator.budget import format_seconds
@@ -92,7 +93,7 @@ def open_service(profile: Profile | str = "laptop", store: ArtifactStore | None 
     _check_reference(prof, store)
     codes = {n: c.code for n, c in cards.items()}
     table = finetune_time_table(prof, codes, store, progress=progress)
-    return Service(prof, store, GeneratorConfig.from_profile(prof), generator_settings(prof),
+    return Service(prof, store, GeneratorConfig.from_profile(prof), checkpointed(FinetuneSettings.from_profile(prof)),
                    {n: float(c.source_top1) for n, c in cards.items()}, codes, table, predictor, name)
 
 

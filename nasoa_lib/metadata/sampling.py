@@ -8,7 +8,6 @@ a stream of its own, so adding zoo models later changes only which model new ind
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -19,7 +18,7 @@ from nasoa_lib.data import DATASET_ROLES, ROLE_META_TRAIN, ImageDataset, TaskSpe
 from nasoa_lib.errors import InvalidDataError
 from nasoa_lib.finetune import FinetuneSettings, Regime
 from nasoa_lib.metadata.config import MetaDatasetConfig
-from nasoa_lib.run_length import SCHEDULE, RunLengthConfig, checkpoint_steps
+from nasoa_lib.run_length import RunLengthConfig, checkpoint_steps, checkpointed
 
 _TASK, _MODEL, _SPLIT = 0, 1, 2
 SPLIT_TRAIN, SPLIT_VALIDATION = "train", "validation"
@@ -118,8 +117,7 @@ def sample_run(
     frozen = int(config.frozen_stages[int(rng.integers(len(config.frozen_stages)))])
     train_images = k * images_per_class
     eval_steps = checkpoint_steps(epochs, train_images, settings.batch_size)
-    regime = dataclasses.replace(settings.regime(lr=lr, iterations=eval_steps[-1], frozen_stages=frozen),
-                                 lr_schedule=SCHEDULE)
+    regime = checkpointed(settings).regime(lr=lr, iterations=eval_steps[-1], frozen_stages=frozen)
     seed = int(rng.integers(2**31))
     model = models[int(np.random.default_rng([config.seed, index, _MODEL]).integers(len(models)))]
     in_validation = np.random.default_rng([config.seed, index, _SPLIT]).random() < config.validation_fraction

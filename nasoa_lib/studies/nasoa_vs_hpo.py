@@ -45,7 +45,7 @@ from nasoa_lib import verdict
 from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, ProfileConfigError, UnknownModelError
 from nasoa_lib.finetune import FinetuneRecord, FinetuneSettings, Regime, finetune_cached
 from nasoa_lib.generator import (
-    FinetuneTimeTable, GeneratorConfig, TaskFeatures, describe, finetune_time_table, generator_settings, recommend,
+    FinetuneTimeTable, GeneratorConfig, TaskFeatures, describe, finetune_time_table, recommend,
     task_similarity,
 )
 from nasoa_lib.generator.online import run as run_recommendation
@@ -59,6 +59,7 @@ from nasoa_lib.hpo.space import SearchSpace, Trial
 from nasoa_lib.online.predictor import AccuracyPredictor
 from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5
 from nasoa_lib.profiles import Profile, resolve_profile
+from nasoa_lib.run_length import checkpointed
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -256,7 +257,7 @@ def prepare(profile: Profile | str, store: ArtifactStore | None = None, *, progr
     store = store or ArtifactStore.for_profile(prof.name)
     config = ComparisonConfig.from_profile(prof)
     generator = GeneratorConfig.from_profile(prof)
-    settings = generator_settings(prof)  # constant lr: every method's regime is a cell of the replay table
+    settings = checkpointed(FinetuneSettings.from_profile(prof))  # constant lr: every method's regime is a cell of the replay table
     candidates = {c.name: c for c in candidate_models(prof, store)}
     baselines = [n for n, c in candidates.items() if c.group == "baseline"]
     if config.fixed_model not in baselines:

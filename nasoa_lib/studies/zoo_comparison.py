@@ -127,3 +127,20 @@ def table2_claims(ratios: pd.DataFrame, test_images: int) -> pd.DataFrame:
         evidence="; ".join(f"{r.baseline} -> {r.matched_zoo_model} ({r.step_time_ratio:.2f}x, top-1 "
                            f"{r.baseline_top1 * 100:.1f} vs {r.zoo_top1 * 100:.1f} %)" for r in matched.itertuples())
         + (f"; unmatched: {unmatched}" if unmatched else ""))])
+
+
+def zoo_table(zoo_cards: Sequence, num_classes: int, image_size: int, small_image_stem: bool = False) -> pd.DataFrame:
+    """Our zoo as notebook 04 reports it: each card's fields (without the recipe), how far its
+    source top-1 is above chance (issue 17: far above it), its blind pixels (issue 17: input pixels
+    no output depends on, :func:`nasoa_lib.builder.blind_pixels`; must be 0), its number of blocks
+    and its block complexity (nodes + searched skips, as in notebook 02)."""
+    from nasoa_lib.builder import blind_pixels
+    from nasoa_lib.space import parse
+
+    table = pd.DataFrame([c.to_dict() for c in zoo_cards]).drop(columns=["recipe"])
+    codes = [parse(c) for c in table.code]
+    table["source_top1_times_chance"] = table.source_top1 * num_classes
+    table["blind_pixels"] = [blind_pixels(c, image_size, small_image_stem) for c in codes]
+    table["blocks"] = [c.macro.num_blocks for c in codes]
+    table["block_complexity"] = [c.block.num_nodes + len(c.block.skips) for c in codes]
+    return table
