@@ -3,11 +3,14 @@ the Table 4/5 bookkeeping of notebook 07."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, StoreCorruptedError
+from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, ProfileConfigError, StoreCorruptedError
 from nasoa_lib.finetune import Checkpoint
 from nasoa_lib.generator import FinetuneTimeTable, GeneratorConfig, RunCost, TaskFeatures
 from nasoa_lib.hpo import (
@@ -75,13 +78,13 @@ def test_configspace_never_proposes_an_infeasible_pair():
 def test_random_search_spends_within_budget_without_repeats_and_returns_its_best_validation():
     space = _space(1.0)
     table = _replay(space)
-    result = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1)
+    result = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1, clock=_clock())
     trials = [t.trial for t in result.trials]
     assert result.spent_seconds <= 8.0 and len(set(trials)) == len(trials)
     assert result.validation_accuracy == max(t.validation_accuracy for t in result.trials)
     assert result.spent_seconds >= sum(t.seconds for t in result.trials) + result.overhead_seconds - 1e-9
     assert result.overhead_seconds >= 0 and result.trials[-1].spent_after <= result.spent_seconds
-    again = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1)
+    again = random_search(space, table.observer(np.random.default_rng(0)), 8.0, seed=1, clock=_clock())
     assert again.chosen == result.chosen and again.run == result.run
     with pytest.raises(InvalidSearchSetup):
         random_search(space, table.observer(np.random.default_rng(0)), 1e-3, seed=1)
@@ -90,9 +93,10 @@ def test_random_search_spends_within_budget_without_repeats_and_returns_its_best
 def test_bohb_is_multi_fidelity_within_budget_on_the_epoch_ladder():
     space = _space(1.0)
     table = _replay(space)
-    result = bohb(space, table.observer(np.random.default_rng(0)), 6.0, seed=0, eta=3, min_fidelity=1 / 9)
+    result = bohb(space, table.observer(np.random.default_rng(0)), 6.0, seed=0, eta=3, min_fidelity=1 / 9,
+                  clock=_clock())
     trials = [t.trial for t in result.trials]
-    assert result.spent_seconds <= 6.0 + 0.5 and len(set(trials)) == len(trials)  # + SMAC's own last proposal
+    assert result.spent_seconds <= 6.0 + 0.01 and len(set(trials)) == len(trials)  # + SMAC's own last proposal
     assert len({round(t.fidelity, 3) for t in result.trials}) >= 2
     assert len({t.epochs for t in result.trials}) >= 2  # the fidelities are different run lengths
     assert any(t.epochs < space.max_epochs(t.model, t.frozen_stages) for t in result.trials)
@@ -111,8 +115,8 @@ def test_no_search_selects_on_test_accuracy(search):
     def go(table: ReplayTable):
         observe = table.observer(np.random.default_rng(3))
         if search == "random":
-            return random_search(space, observe, 6.0, seed=2)
-        return bohb(space, observe, 6.0, seed=2, eta=3, min_fidelity=1 / 9)
+            return random_search(space, observe, 6.0, seed=2, clock=_clock())
+        return bohb(space, observe, 6.0, seed=2, eta=3, min_fidelity=1 / 9, clock=_clock())
 
     a, b = go(honest), go(scrambled)
     assert (a.chosen, a.run) == (b.chosen, b.run)
@@ -173,6 +177,11 @@ def test_time_constraints_are_log_spaced_between_the_two_reference_runs_in_epoch
     assert np.allclose(np.diff(np.log(ts)), np.log(ts[1] / ts[0]))
 
 
+def _clock():
+    """A deterministic clock: 1 ms per reading, so SMAC's charged overhead does not depend on the load."""
+    return itertools.count(0.0, 1e-3).__next__
+
+
 def _results() -> comparison.Results:
     rows = []
     for d in ("a", "b"):
@@ -219,5 +228,38 @@ def test_claims_are_paired_with_their_units():
     assert first.n == 20 and first.effect == pytest.approx(10.0) and first.verdict == "holds"  # 2 tasks x 10 seeds
     live = verdicts[verdicts.claim.str.contains("NASOA beats OA only")].iloc[0]
     assert live.n == 4 and live.effect == pytest.approx(10.0)  # 2 tasks x 2 constraints
-    rises = verdicts[verdicts.claim.str.contains("rises")].iloc[0]
-    assert rises.n == 2 and rises.effect == pytest.approx(5.0)
+    falls = verdicts[verdicts.claim.str.contains("does not fall")].iloc[0]
+    assert falls.n == 2 and falls.effect == pytest.approx(5.0) and falls.threshold == -1.0  # 2 tasks x 1 step
+    rises = verdicts[verdicts.claim.str.contains("rises where the best baseline")].iloc[0]
+    assert rises.n == 0 and rises.verdict == "inconclusive"  # no family runs: no step to judge
+
+
+def test_budget_steps_pair_nasoa_with_the_best_baseline_per_step():
+    methods = pd.DataFrame([{"dataset": "a", "task_seed": 0, "constraint": c, "method": "nasoa", "source": "live",
+                             "search_seed": np.nan, "time_budget": 1.0 + c, "cost_nominal": 1.0,
+                             "test_accuracy": acc} for c, acc in enumerate([0.60, 0.62, 0.61])])
+    families = pd.DataFrame([{"dataset": "a", "task_seed": 0, "constraint": c, "family": f, "test_accuracy": acc}
+                             for c, accs in enumerate([(0.40, 0.50), (0.45, 0.55), (0.55, 0.52)])
+                             for f, acc in zip(("x", "y"), accs)])
+    results = comparison.Results(methods, families, *[pd.DataFrame()] * 6)
+    steps = comparison.budget_steps(results)
+    assert steps.nasoa_change.tolist() == pytest.approx([2.0, -1.0])
+    assert steps.best_baseline_change.tolist() == pytest.approx([5.0, 0.0])  # the best over families: 50 -> 55 -> 55
+    verdicts = comparison.claims(results, comparison.ComparisonConfig(images_per_class=8, validation_per_class=4))
+    rises = verdicts[verdicts.claim.str.contains("rises where the best baseline")].iloc[0]
+    assert rises.n == 1 and rises.effect == pytest.approx(2.0)  # only the step on which the best baseline gains
+
+
+def test_searches_replay_only_the_tasks_with_a_table():
+    config = comparison.ComparisonConfig(images_per_class=8, validation_per_class=4, task_seeds=[0, 1],
+                                         table_task_seeds=[0])
+    assert config.replays(0, 0) and not config.replays(1, 0) and not config.replays(0, 1)
+    results = _results()
+    extra = results.methods[results.methods.source == "live"].assign(task_seed=1, test_accuracy=0.0)
+    results = dataclasses.replace(results, methods=pd.concat([results.methods, extra], ignore_index=True))
+    t4 = comparison.table4(results, config)
+    assert t4[t4.method == "Our final NASOA"].iloc[0]["a"] == "60.0 (n=1)"  # task seed 1 has no table: not in Table 4
+    with pytest.raises(ProfileConfigError):
+        comparison.ComparisonConfig(images_per_class=8, validation_per_class=4, task_seeds=[0], table_task_seeds=[1])
+    with pytest.raises(ProfileConfigError):
+        comparison.ComparisonConfig(images_per_class=8, validation_per_class=4, table_task_seeds=[])

@@ -67,3 +67,5 @@ def test_stem_claims_compare_the_two_stems_of_each_model():
     assert arms.loc["resnet18: small", "train_minutes"] == pytest.approx(10.0)
     claims = sp.stem_claims(evidence, ["resnet18"])
     assert claims.effect.iloc[0] == pytest.approx(0.09) and claims.verdict.iloc[0] == verdict.HOLDS
+    se = lambda p: (p * (1 - p) / 5000) ** 0.5  # noqa: E731  the noise floor: the arms' binomial test SE (RMS)
+    assert claims.noise_floor.iloc[0] == pytest.approx(((se(0.31) ** 2 + se(0.22) ** 2) / 2) ** 0.5)

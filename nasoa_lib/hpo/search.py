@@ -119,22 +119,28 @@ class SearchResult:
                    d["run"], tuple(TrialRecord(**t) for t in d["trials"]))
 
 
+#: A monotonic clock in seconds. The searches charge the optimiser's own time by it; tests pass a
+#: deterministic one so that what a search does never depends on how busy the machine is.
+Clock = Callable[[], float]
+
+
 class _Ledger:
     """Observes trials against the budget, memoising what was already observed; the clock adds the
     optimiser's wall-clock since the previous observation returned."""
 
-    def __init__(self, space: SearchSpace, observe: Observe, budget: float) -> None:
+    def __init__(self, space: SearchSpace, observe: Observe, budget: float, clock: Clock = time.perf_counter) -> None:
         self.space, self.observe, self.budget = space, observe, float(budget)
+        self.clock = clock
         self.spent = 0.0
         self.overhead = 0.0
         self.records: list[TrialRecord] = []
         self.seen: dict[Trial, Observation] = {}
-        self._mark = time.perf_counter()
+        self._mark = clock()
         self._pending = 0.0
 
     def tick(self) -> None:
         """Charge the optimiser's wall-clock since the last mark."""
-        now = time.perf_counter()
+        now = self.clock()
         used, self._mark = now - self._mark, now
         self.spent += used
         self.overhead += used
@@ -156,7 +162,7 @@ class _Ledger:
         self.records.append(TrialRecord(trial.model, trial.lr, trial.frozen_stages, trial.epochs, float(fidelity),
                                         float(obs.validation_accuracy), float(obs.seconds),
                                         self.space.expected_seconds(trial), overhead, self.spent, obs.run))
-        self._mark = time.perf_counter()
+        self._mark = self.clock()
         return obs, True
 
     def result(self, method: str, seed: int, chosen: TrialRecord) -> SearchResult:
@@ -176,10 +182,11 @@ def best_by_validation(records: list[TrialRecord] | tuple[TrialRecord, ...]) -> 
     return max(records, key=lambda r: (r.validation_accuracy, -r.seconds, -records.index(r)))
 
 
-def random_search(space: SearchSpace, observe: Observe, budget_seconds: float, seed: int = 0) -> SearchResult:
+def random_search(space: SearchSpace, observe: Observe, budget_seconds: float, seed: int = 0,
+                  clock: Clock = time.perf_counter) -> SearchResult:
     """Uniform random trials without replacement until the next one would not fit the budget."""
     _check(space, budget_seconds)
-    ledger = _Ledger(space, observe, budget_seconds)
+    ledger = _Ledger(space, observe, budget_seconds, clock)
     grid = space.grid()
     for index in np.random.default_rng([seed, 31]).permutation(len(grid)):
         trial = grid[int(index)]
@@ -191,7 +198,7 @@ def random_search(space: SearchSpace, observe: Observe, budget_seconds: float, s
 
 
 def bohb(space: SearchSpace, observe: Observe, budget_seconds: float, seed: int = 0, eta: int = 3,
-         min_fidelity: float = 1 / 9) -> SearchResult:
+         min_fidelity: float = 1 / 9, clock: Clock = time.perf_counter) -> SearchResult:
     """SMAC3's BOHB-style multi-fidelity optimisation (module docstring) within ``budget_seconds``."""
     from nasoa_lib.multifidelity import run_multifidelity
 
@@ -199,7 +206,7 @@ def bohb(space: SearchSpace, observe: Observe, budget_seconds: float, seed: int 
     if not 0 < min_fidelity < 1 or eta < 2:
         raise InvalidSearchSetup(f"BOHB needs 0 < min_fidelity < 1 and eta >= 2 (got {min_fidelity}, {eta})",
                                  hint="e.g. eta 3 with min_fidelity 1/9 (three brackets)")
-    ledger = _Ledger(space, observe, budget_seconds)
+    ledger = _Ledger(space, observe, budget_seconds, clock)
     repeats = 0
 
     def cost(config: Mapping[str, Any], budget: float) -> float | None:

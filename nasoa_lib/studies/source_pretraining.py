@@ -145,7 +145,7 @@ def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
     in one interleaved run; the arms' measured minutes are printed beside, since a busy machine
     stretches wall-clock): the difference of final top-1 between the two arms, each a proportion of
     its test images (:func:`nasoa_lib.verdict.two_proportions`, Welch's interval over the per-image
-    outcomes)."""
+    outcomes), with the arms' test standard error as the noise floor."""
     arms = recipe_arms_table(evidence)
     claims = []
     for model in models:
@@ -162,6 +162,8 @@ def stem_claims(evidence: pd.DataFrame, models: Sequence[str]) -> pd.DataFrame:
         claims.append(verdict.two_proportions(
             f"{model}: the ImageNet stem beats the small-image stem at equal planned CPU-minutes",
             b["source_top1_%"] / 100, int(b.test_images), s["source_top1_%"] / 100, int(s.test_images),
+            noise_floor=verdict.accuracy_standard_error([b["source_top1_%"] / 100, s["source_top1_%"] / 100],
+                                                        [int(b.test_images), int(s.test_images)]),
             evidence=(f"{b['source_top1_%']:.1f} % in {b.train_minutes:.1f} min ({int(b.epochs)} epochs) vs "
                       f"{s['source_top1_%']:.1f} % in {s.train_minutes:.1f} min ({int(s.epochs)} epochs)")))
     return verdict.table(claims)
