@@ -628,8 +628,8 @@ def _spot_row(case: Case, constraint: int, trial: Trial, table: ReplayTable, see
 
 
 def _spot_checks(study: Study, replay: Mapping[str, ReplayTable], progress: bool) -> list[dict[str, Any]]:
-    """``spot_checks`` table cells drawn at random (seed 0) over every case, re-run live alone: the
-    regime of that cell's epochs with the table's first seed."""
+    """``spot_checks`` table cells drawn at random (seed 0) over every case with a table, re-run live
+    alone: the regime of that cell's epochs with the table's first seed."""
     cells = [(case, Trial(str(r.model), float(r.lr), int(r.frozen_stages), int(r.epochs)))
              for case in study.cases if case.name in replay for r in replay[case.name].frame[
                  replay[case.name].frame.seed == study.config.live_seed].itertuples(index=False)]
