@@ -31,7 +31,9 @@ again after 75 % of the iterations (the classic ImageNet-style step schedule); `
 of ``eval_points`` evenly spaced ones); each evaluation is a :class:`Checkpoint` with the test
 accuracy, the accuracy on the even- and odd-indexed test images (two independent halves: the
 irreducible-error floor of notebook 06's Table 3) and, when the task has validation images
-(``TaskSpec.validation_per_class``), the validation accuracy.
+(``TaskSpec.validation_per_class``), the validation accuracy. :func:`early_stopped` picks the
+checkpoint a run reports when it is stopped early on validation (notebook 07's generators and
+family curves): the test accuracy is read once, at the checkpoint that validation chose.
 
 **Time limit.** Only training counts (building the frozen cache included, evaluation excluded).
 The limit is checked against a *measured* step: the first forward + backward (plus the cache
@@ -196,6 +198,21 @@ class Checkpoint:
         a, b = data["test_half_accuracies"]
         return cls(int(data["step"]), float(data["train_seconds"]), float(data["test_accuracy"]),
                    None if va is None else float(va), (float(a), float(b)))
+
+
+def early_stopped(checkpoints: Sequence[Checkpoint]) -> Checkpoint:
+    """The checkpoint an early-stopped run keeps: the highest validation accuracy, the earliest of
+    equals (the cheaper model; Prechelt 1998's "best so far" rule). Without validation accuracies
+    (a user's task) nothing can choose, and the run keeps its last checkpoint. Test accuracy never
+    takes part: selection on validation, test reported once (the study's evidence rules)."""
+    if not checkpoints:
+        raise InvalidRegimeError("a run without checkpoints has nothing to stop at",
+                                 hint="evaluate the run at checkpoints: finetune(..., eval_steps=...)")
+    scored = [c for c in checkpoints if c.validation_accuracy is not None]
+    if not scored:
+        return checkpoints[-1]
+    best = max(c.validation_accuracy for c in scored)
+    return next(c for c in scored if c.validation_accuracy == best)
 
 
 @dataclass(frozen=True)

@@ -246,6 +246,8 @@ def _damage(doc: dict, case: str):
         doc["task"]["num_classes"] = "two"
     elif case == "bad_frozen":
         doc["chosen"]["frozen_stages"] = 9
+    elif case == "bad_eval_epochs":
+        doc["chosen"]["eval_epochs"] = [3, 1]
     elif case == "not_an_object":
         return [doc]
     return doc
@@ -254,7 +256,8 @@ def _damage(doc: dict, case: str):
 FIELD = {"missing_key": "chosen.iterations is missing", "missing_section": "settings is missing",
          "missing_settings_key": "settings.batch_size is missing", "bad_value": "chosen.iterations=2.5",
          "negative_budget": "time_budget=-5", "wrong_type": "task.num_classes='two'",
-         "bad_frozen": "chosen.frozen_stages=9", "not_an_object": "JSON list"}
+         "bad_frozen": "chosen.frozen_stages=9", "bad_eval_epochs": "chosen.eval_epochs=[3, 1]",
+         "not_an_object": "JSON list"}
 
 
 @pytest.mark.parametrize("case", list(FIELD))

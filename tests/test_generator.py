@@ -190,6 +190,83 @@ def test_dataset_too_small_is_a_clear_error(features, message):
         recommend(features, 100.0, ZOO, ScorePredictor(), _table(), config=CONFIG, settings=SETTINGS)
 
 
+# ------------------------------------------------------------------ early stopping on validation
+
+VALIDATED = TaskFeatures("toy-val", num_classes=4, n_train=64, n_test=40, domain_similarity=0.4, smallest_class=16,
+                         n_validation=20)
+
+
+class PeakedPredictor(ScorePredictor):
+    """Predicts that accuracy peaks at 3 epochs (2 steps per epoch here) and falls after: the
+    shape of the lr 0.1 runs the laptop predictor overrated."""
+
+    def predict(self, features: pd.DataFrame) -> np.ndarray:
+        base = super().predict(features) - 0.1 * np.log10(features["iterations"].to_numpy())
+        return base - 0.2 * np.abs(np.log(features["iterations"].to_numpy() / 6.0))
+
+
+@pytest.mark.parametrize("budget", [0.5, 1.0, 2.5, 6.0, 50.0])
+def test_early_stopping_plans_the_longest_run_that_fits_scored_by_its_best_rung(budget):
+    table = _table()
+    rec = recommend(VALIDATED, budget, ZOO, PeakedPredictor(), table, config=CONFIG, settings=SETTINGS)
+    chosen = rec.chosen
+    epochs, iterations, seconds = regime_costs(VALIDATED, chosen.model, chosen.frozen_stages, table, CONFIG.ladder,
+                                               BATCH, checkpointed=True)
+    fits = seconds <= budget
+    j = int(np.flatnonzero(fits)[-1])
+    assert chosen.epochs == epochs[j] and chosen.expected_seconds == pytest.approx(seconds[j]) and seconds[j] <= budget
+    assert chosen.eval_epochs == tuple(int(e) for e in epochs[: j + 1])
+    rows = pd.DataFrame({"model": chosen.model, "domain_similarity": 0.4, "images_per_class": 16.0,
+                         "num_classes": 4, "source_accuracy": ZOO[chosen.model], "iterations": iterations[fits],
+                         "lr": chosen.lr, "frozen_stages": chosen.frozen_stages})[list(FEATURE_COLUMNS)]
+    scores = PeakedPredictor().predict(rows)
+    assert chosen.predicted_accuracy == pytest.approx(scores.max())
+    assert chosen.predicted_epochs == epochs[int(np.argmax(scores))]
+    # the checkpoints' evaluations are charged: each extra rung costs one pass over test + validation images
+    plain = regime_costs(VALIDATED, chosen.model, chosen.frozen_stages, table, CONFIG.ladder, BATCH)[2]
+    cost = table.cost(chosen.model, chosen.frozen_stages)
+    assert seconds - plain == pytest.approx(np.arange(len(plain)) * 60 * cost.eval_seconds_per_image)
+    # one candidate per regime, best first
+    regimes = [(c.model, c.lr, c.frozen_stages) for c in (chosen, *rec.runners_up)]
+    assert len(set(regimes)) == len(regimes)
+    assert [c.predicted_accuracy for c in (chosen, *rec.runners_up)] == sorted(
+        [c.predicted_accuracy for c in (chosen, *rec.runners_up)], reverse=True)
+    assert Recommendation.from_dict(rec.to_dict()) == rec
+
+
+@pytest.mark.parametrize("budget", np.geomspace(0.3, 60.0, 12))
+def test_an_early_stopped_pick_spends_half_the_budget_or_reaches_the_ladders_end(budget):
+    """Issue 21's check. Neighbouring rungs are at most 2x apart and fixed costs are shared, so the
+    longest run that fits costs more than half of the next one, which does not fit."""
+    rec = recommend(VALIDATED, budget, ZOO, PeakedPredictor(), _table(), config=CONFIG, settings=SETTINGS)
+    assert rec.chosen.expected_seconds >= budget / 2 or rec.chosen.epochs == CONFIG.ladder[-1]
+    # without validation images the same predictor picks its peak rung and leaves most of the budget
+    plain = recommend(TASK, budget, ZOO, PeakedPredictor(), _table(), config=CONFIG, settings=SETTINGS)
+    assert not plain.chosen.early_stopping and plain.chosen.predicted_epochs is None
+
+
+def test_early_stopping_can_be_switched_off():
+    import dataclasses
+
+    config = dataclasses.replace(CONFIG, early_stopping=False)
+    rec = recommend(VALIDATED, 6.0, ZOO, PeakedPredictor(), _table(), config=config, settings=SETTINGS)
+    assert not rec.chosen.early_stopping and rec.chosen.epochs <= 5
+    with pytest.raises(ProfileConfigError, match="early_stopping"):
+        dataclasses.replace(CONFIG, early_stopping="yes")
+
+
+def test_early_stopped_keeps_the_best_validation_checkpoint_and_never_looks_at_test():
+    from nasoa_lib.errors import InvalidRegimeError
+    from nasoa_lib.finetune import Checkpoint, early_stopped
+
+    cps = [Checkpoint(2, 1.0, 0.9, 0.5, (0.9, 0.9)), Checkpoint(4, 2.0, 0.1, 0.7, (0.1, 0.1)),
+           Checkpoint(6, 3.0, 0.2, 0.7, (0.2, 0.2)), Checkpoint(8, 4.0, 0.95, 0.6, (0.95, 0.95))]
+    assert early_stopped(cps).step == 4  # best validation, the earliest of equals; test is ignored
+    assert early_stopped([Checkpoint(s, 1.0, t, None, (t, t)) for s, t in ((2, 0.9), (4, 0.3))]).step == 4
+    with pytest.raises(InvalidRegimeError):
+        early_stopped([])
+
+
 # ------------------------------------------------------------------------- real runs (tiny, CPU)
 
 
@@ -281,7 +358,19 @@ def test_online_generator_learns_from_validation_when_the_task_has_it(tiny, tmp_
     predictor = Recorder()
     rec = recommend(features, 10.0, {"tiny": 0.1}, predictor, table, config=config,
                     settings=FinetuneSettings(batch_size=16))
-    outcome, _ = run(rec, task, pretrained, predictor=predictor, store=ArtifactStore(tmp_path / "s"), cached=True,
-                     seed=0)
+    store = ArtifactStore(tmp_path / "s")
+    outcome, _ = run(rec, task, pretrained, predictor=predictor, store=store, cached=True, seed=0)
     assert outcome.validation_accuracy is not None
-    assert predictor.updates[-1][1] == outcome.validation_accuracy
+    # an early-stopped run: evaluated at each rung, the predictor learns one row per checkpoint (its
+    # steps, its validation accuracy), the outcome is the best-validation checkpoint's test accuracy
+    assert rec.chosen.eval_epochs == (1, 2)
+    from nasoa_lib.finetune import early_stopped
+    from nasoa_lib.generator.runs import cached_run
+
+    record = cached_run(store, pretrained, task, rec.regime(), seed=0, eval_steps=(1, 2))
+    cps = record.result.checkpoints
+    assert [c.step for c in cps] == [1, 2]
+    assert [(u[0]["iterations"], u[1]) for u in predictor.updates] == [(c.step, c.validation_accuracy) for c in cps]
+    kept = early_stopped(cps)
+    assert (outcome.accuracy, outcome.validation_accuracy, outcome.selected_step) == (
+        kept.test_accuracy, kept.validation_accuracy, kept.step)

@@ -40,6 +40,10 @@ class GeneratorConfig:
     two short runs on ``probe_images`` and ``4 * probe_images`` images give the frozen prefix's cost
     per image by difference;
     ``probe_repeats`` repetitions, medians kept.
+
+    ``early_stopping``: on a task with validation images, plan the longest run that fits T and stop
+    it where validation peaks (:mod:`nasoa_lib.generator.ranking`); false ranks every rung as a run
+    of its own.
     """
 
     lrs: tuple[float, ...]
@@ -50,6 +54,7 @@ class GeneratorConfig:
     probe_images: int = 32
     probe_iterations: tuple[int, int] = (2, 10)
     probe_repeats: int = 1
+    early_stopping: bool = True
 
     def __post_init__(self) -> None:
         from nasoa_lib.staged import MAX_FROZEN_STAGES  # torch loads only when a generator config is built
@@ -68,6 +73,9 @@ class GeneratorConfig:
                 raise bad(f"epochs={self.epochs!r} must be a non-empty list of ints >= 1",
                           "state run length in the profile's run_length: section (RunLengthConfig.ladder())")
             object.__setattr__(self, "epochs", tuple(sorted(set(int(e) for e in self.epochs))))
+        if not isinstance(self.early_stopping, bool):
+            raise bad(f"early_stopping={self.early_stopping!r} must be true or false",
+                      "true stops runs of tasks with validation images where validation peaks")
         if self.top_k < 0 or self.min_images_per_class < 1:
             raise bad("top_k must be >= 0 and min_images_per_class >= 1", "e.g. top_k: 5, min_images_per_class: 2")
         short, long = self.probe_iterations

@@ -10,6 +10,14 @@ one.
 The accuracy it learns from is the run's **validation** accuracy when the task has validation
 images (notebook 07's meta-test tasks: a later request on the same task must not be chosen with the
 help of its test images), else the held-out accuracy the run reports (a user's data).
+
+**Early-stopped runs** (a candidate with ``eval_epochs``, planned by G(D, T) on a task with
+validation images; :mod:`nasoa_lib.generator.ranking`): the replayable run is evaluated at each of
+those rungs and reports the checkpoint :func:`nasoa_lib.finetune.early_stopped` keeps (the best
+validation accuracy; its test accuracy is the outcome). The predictor learns from every checkpoint
+in order, one row each (its step count as ``iterations``, its validation accuracy as target): the
+rows notebook 05's meta-dataset is made of, so the stream learns what it was trained on. A run
+trained now (``cached=False``, a user's data) trains to the end and is one row.
 """
 
 from __future__ import annotations
@@ -45,6 +53,9 @@ class Outcome:
     predictor_loss: float | None
     key: str | None
     validation_accuracy: float | None = None
+    #: optimizer steps of the checkpoint the outcome reports (an early-stopped run: where validation
+    #: peaked; else the run's end)
+    selected_step: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,7 +94,8 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
             if store is None:
                 raise InvalidRegimeError("cached=True needs the artifact store",
                                          hint="pass store=ArtifactStore.for_profile(profile), or cached=False")
-            record = cached_run(store, pretrained, task, regime, seed=seed, profile=profile)
+            record = cached_run(store, pretrained, task, regime, seed=seed, profile=profile,
+                                eval_steps=_eval_steps(recommendation, task))
             accuracy, wall = float(record.result.accuracy), record.charged_seconds
             train, steps, key = float(record.result.train_seconds), int(record.result.steps), record.result.key
             checkpoints = record.result.checkpoints
@@ -99,22 +111,56 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
             wall = time.perf_counter() - start
             accuracy, train, steps, key, network = result.accuracy, result.train_seconds, result.steps, result.key, result.model
             checkpoints = result.checkpoints
-    validation = checkpoints[-1].validation_accuracy if checkpoints else None
-    learned = float(accuracy) if validation is None else float(validation)
+    selected, rows = _selected_and_rows(recommendation, checkpoints, float(accuracy), int(steps))
+    validation = selected.validation_accuracy if selected is not None else None
+    if selected is not None:
+        accuracy = selected.test_accuracy
     loss = None
     if predictor is not None:
-        if store is not None and predictor_name is not None:
-            from nasoa_lib.online import update_stored_predictor
+        losses = []
+        for features, learned in rows:
+            if store is not None and predictor_name is not None:
+                from nasoa_lib.online import update_stored_predictor
 
-            _, loss = update_stored_predictor(store, predictor_name, recommendation.features(), learned,
-                                              predictor=predictor)
-            loss = float(loss)
-        else:
-            loss = float(predictor.update(recommendation.features(), learned))
+                _, one = update_stored_predictor(store, predictor_name, features, learned, predictor=predictor)
+            else:
+                one = predictor.update(features, learned)
+            losses.append(float(one))
+        loss = float(sum(losses) / len(losses))
     outcome = Outcome(recommendation.chosen.model, float(accuracy), recommendation.chosen.predicted_accuracy,
                       float(wall), recommendation.chosen.expected_seconds, recommendation.time_budget, float(train),
-                      int(steps), loss, key, None if validation is None else float(validation))
+                      int(steps), loss, key, None if validation is None else float(validation),
+                      int(selected.step) if selected is not None else int(steps))
     return outcome, network
+
+
+def _eval_steps(recommendation: Recommendation, task: Task) -> tuple[int, ...] | None:
+    """The optimizer steps at which an early-stopped candidate's run is evaluated (None: only at the
+    end): its ``eval_epochs`` on the task's training images, when the task has validation images."""
+    from nasoa_lib.run_length import checkpoint_steps
+
+    chosen = recommendation.chosen
+    x_val = getattr(task, "x_val", None)
+    if not chosen.early_stopping or x_val is None or not len(x_val):
+        return None
+    return checkpoint_steps(chosen.eval_epochs, len(task.y_train), int(recommendation.settings["batch_size"]))
+
+
+def _selected_and_rows(recommendation: Recommendation, checkpoints, accuracy: float,
+                       steps: int) -> tuple[Any, list[tuple[dict[str, Any], float]]]:
+    """The checkpoint the outcome reports (None: the run's end, no checkpoints) and the predictor
+    rows ``(features, target)`` the run yields (module docstring)."""
+    from nasoa_lib.finetune import early_stopped
+
+    features = recommendation.features()
+    if not checkpoints:
+        return None, [(features, accuracy)]
+    if not recommendation.chosen.early_stopping or checkpoints[-1].validation_accuracy is None:
+        last = checkpoints[-1]
+        target = last.test_accuracy if last.validation_accuracy is None else last.validation_accuracy
+        return last, [(features, float(target))]
+    rows = [({**features, "iterations": int(c.step)}, float(c.validation_accuracy)) for c in checkpoints]
+    return early_stopped(checkpoints), rows
 
 
 @contextmanager

@@ -15,6 +15,20 @@ images): every model's candidates reach ``min(T / its step time, the ladder's la
 :func:`rank` scores every row with the predictor in one call and sorts by predicted accuracy
 (ties: the faster regime first); :func:`recommend` returns the argmax with its runners-up. All
 three are pure: no training, no timing, no files.
+
+**Early stopping on validation** (``GeneratorConfig.early_stopping``, tasks with validation
+images: notebook 07's meta-test tasks). A constant-rate run evaluated at every ladder rung holds
+every shorter run of the same (model, lr, frozen stages) as a checkpoint
+(:mod:`nasoa_lib.run_length`), and :func:`nasoa_lib.finetune.early_stopped` keeps the checkpoint
+with the best validation accuracy. So a longer run never loses a shorter one's option, and the
+generator spends its budget: :func:`early_stopping` keeps, per (model, lr, frozen stages), the
+longest run that fits T (its seconds count an evaluation at each rung,
+``regime_costs(..., checkpointed=True)``), scored by the best predicted accuracy over its rungs
+(the checkpoint the predictor expects validation to pick). This answers issue 21's two measured
+faults: picks that used 11 % of T because the predictor rated a shorter run higher, and accuracy
+that fell as T grew because the predictor overrated 50-epoch runs at lr 0.1 (a long run now stops
+where validation peaks). A user's data has no validation split: its run trains to the end and the
+grid ranks every rung as before.
 """
 
 from __future__ import annotations
@@ -50,13 +64,26 @@ class Candidate:
     predicted_accuracy: float
     expected_seconds: float
     epochs: int
+    #: ladder rungs (epochs) at which an early-stopped run is evaluated, its length last; empty:
+    #: the run is evaluated once, at its end
+    eval_epochs: tuple[int, ...] = ()
+    #: the rung whose predicted accuracy scored an early-stopped candidate (``epochs`` otherwise)
+    predicted_epochs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["eval_epochs"] = list(self.eval_epochs)
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "Candidate":
-        return cls(**{k: d[k] for k in cls.__dataclass_fields__})
+        values = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
+        values["eval_epochs"] = tuple(int(e) for e in values.get("eval_epochs") or ())
+        return cls(**values)
+
+    @property
+    def early_stopping(self) -> bool:
+        return bool(self.eval_epochs)
 
 
 @dataclass(frozen=True)
@@ -98,17 +125,29 @@ class Recommendation:
 
 
 def regime_costs(task: TaskFeatures, model: str, frozen_stages: int, table, epochs: Sequence[int],
-                 batch_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                 batch_size: int, *, checkpointed: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(epochs, iterations, expected seconds)`` of ``model`` with ``frozen_stages`` frozen for every
     value of the run-length ladder ``epochs`` on ``task``: the one conversion from epochs to steps
-    and wall-clock that the generator, the searches' space and notebook 07's budgets share."""
+    and wall-clock that the generator, the searches' space and notebook 07's budgets share.
+
+    ``checkpointed=True``: the run of rung ``j`` is evaluated (test and validation images) at each
+    of the rungs ``0..j`` (early stopping, a replay-table run), so it pays ``j`` evaluations beyond
+    the final one the time table counts."""
     from nasoa_lib.run_length import iterations_for
 
     ladder = np.asarray(epochs, dtype=np.int64)
     iterations = np.asarray([iterations_for(int(e), task.n_train, batch_size) for e in ladder], dtype=np.int64)
     seconds = np.asarray(table.expected_seconds(model, frozen_stages, iterations, task.n_train, task.n_evaluated),
                          dtype=np.float64).reshape(-1)
+    if checkpointed:
+        seconds = seconds + checkpoint_seconds(table.cost(model, frozen_stages), task, np.arange(len(ladder)))
     return ladder, iterations, seconds
+
+
+def checkpoint_seconds(cost, task: TaskFeatures, extra_evaluations: np.ndarray | int) -> np.ndarray:
+    """Expected seconds of ``extra_evaluations`` evaluations of ``task``'s test and validation
+    images beyond a run's final one (the time table's ``eval_seconds_per_image``)."""
+    return np.asarray(extra_evaluations, dtype=np.float64) * task.n_evaluated * cost.eval_seconds_per_image
 
 
 def smallest_feasible_budget(task: TaskFeatures, models: Sequence[str], table, config: GeneratorConfig,
@@ -119,21 +158,30 @@ def smallest_feasible_budget(task: TaskFeatures, models: Sequence[str], table, c
                      for m in models for k in config.frozen_stages))
 
 
+def stops_early(task: TaskFeatures, config: GeneratorConfig) -> bool:
+    """Whether G(D, T) plans early-stopped runs on ``task``: the config asks for it and the task has
+    validation images to stop on (module docstring)."""
+    return bool(config.early_stopping) and task.n_validation > 0
+
+
 def candidate_grid(task: TaskFeatures, time_budget: float, zoo: Mapping[str, float], table,
                    config: GeneratorConfig, batch_size: int) -> pd.DataFrame:
     """Every (model, lr, frozen stages, epochs) whose expected wall-clock fits ``time_budget``, as
     predictor rows (:data:`~nasoa_lib.metafeatures.FEATURE_COLUMNS`, with the epochs' iterations at
-    ``batch_size``) plus ``epochs`` and ``expected_seconds``.
+    ``batch_size``) plus ``epochs`` and ``expected_seconds`` (of a checkpointed run when
+    :func:`stops_early`).
 
     ``zoo`` maps each candidate model's name to its source accuracy (a fraction).
     """
     import pandas as pd
 
     lrs = np.asarray(config.lrs, dtype=np.float64)
+    checkpointed = stops_early(task, config)
     parts: list[dict[str, np.ndarray]] = []
     for model, source_accuracy in zoo.items():
         for k in config.frozen_stages:
-            epochs, iterations, seconds = regime_costs(task, model, k, table, config.ladder, batch_size)
+            epochs, iterations, seconds = regime_costs(task, model, k, table, config.ladder, batch_size,
+                                                       checkpointed=checkpointed)
             fits = seconds <= time_budget
             if not fits.any():
                 continue
@@ -170,10 +218,29 @@ def rank(grid: pd.DataFrame, predictor: AccuracyPredictor) -> pd.DataFrame:
     return ranked.iloc[order].reset_index(drop=True)
 
 
+def early_stopping(ranked: pd.DataFrame) -> pd.DataFrame:
+    """:func:`rank`'s rows collapsed to one per (model, lr, frozen stages): the longest run that fits
+    (its ``epochs``, ``iterations`` and ``expected_seconds``), scored by the highest predicted
+    accuracy over its rungs, which ``predicted_epochs`` names (the earliest of equals); sorted
+    like :func:`rank` (best first, ties: the faster run, then grid order)."""
+    import pandas as pd
+
+    keys = ["model", "lr", "frozen_stages"]
+    frame = ranked.reset_index(drop=True)
+    best = frame.groupby(keys, sort=False).head(1)  # rank order: within a regime, equal scores -> the shorter run first
+    longest = frame.loc[frame.groupby(keys, sort=False).epochs.idxmax().to_numpy()].set_index(keys)
+    out = longest.reindex(pd.MultiIndex.from_frame(best[keys])).reset_index()
+    out["predicted_accuracy"] = best.predicted_accuracy.to_numpy()
+    out["predicted_epochs"] = best.epochs.to_numpy()
+    order = np.lexsort((np.arange(len(out)), out["expected_seconds"].to_numpy(), -out["predicted_accuracy"].to_numpy()))
+    return out.iloc[order].reset_index(drop=True)[[*ranked.columns, "predicted_epochs"]]
+
+
 def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float], predictor: AccuracyPredictor, step_time_table,
               *, config: GeneratorConfig, settings: FinetuneSettings) -> Recommendation:
     """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T
-    (run lengths in epochs of the task, ``settings.batch_size`` images per step).
+    (run lengths in epochs of the task, ``settings.batch_size`` images per step); on a task with
+    validation images, the early-stopped run of :func:`early_stopping` (module docstring).
 
     Raises :class:`~nasoa_lib.errors.InvalidDataError` for a dataset too small to fine-tune and
     :class:`~nasoa_lib.errors.BudgetTooSmallError` (stating the smallest feasible budget) when no
@@ -195,9 +262,16 @@ def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float
             "fastest model and frozen-stage setting, with its fixed cost and evaluation)",
         )
     ranked = rank(grid, predictor)
-    rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
-                      float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs))
-            for r in ranked.head(1 + config.top_k).itertuples(index=False)]
+    if stops_early(dataset, config):
+        ladder = np.asarray(config.ladder)
+        rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
+                          float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs),
+                          tuple(int(e) for e in ladder[ladder <= r.epochs]), int(r.predicted_epochs))
+                for r in early_stopping(ranked).head(1 + config.top_k).itertuples(index=False)]
+    else:
+        rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
+                          float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs))
+                for r in ranked.head(1 + config.top_k).itertuples(index=False)]
     return Recommendation(dataset, float(time_budget), rows[0], tuple(rows[1:]), len(grid),
                           float(zoo[rows[0].model]), asdict(settings))
 

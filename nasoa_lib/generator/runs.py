@@ -10,7 +10,7 @@ run cost when it ran, not what the replay cost.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from nasoa_lib.finetune import FinetuneRecord, FinetuneRunSpec, Regime, finetune_cached
 
@@ -26,6 +26,9 @@ def run_key(pretrained: Pretrained, task: Task, regime: Regime, seed: int) -> st
 
 
 def cached_run(store: ArtifactStore, pretrained: Pretrained, task: Task, regime: Regime, *, seed: int,
-               profile: str | None = None, extra: Mapping[str, Any] | None = None) -> FinetuneRecord:
-    """The run's record: read from ``store`` or computed, timed and stored (kind ``finetune``)."""
-    return finetune_cached(store, pretrained, task, regime, seed=seed, profile=profile, extra=extra, timed=True)
+               profile: str | None = None, extra: Mapping[str, Any] | None = None,
+               eval_steps: Sequence[int] | None = None) -> FinetuneRecord:
+    """The run's record: read from ``store`` or computed, timed and stored (kind ``finetune``);
+    ``eval_steps``: its checkpoints (an early-stopped run)."""
+    return finetune_cached(store, pretrained, task, regime, seed=seed, profile=profile, extra=extra, timed=True,
+                           eval_steps=eval_steps)

@@ -425,6 +425,11 @@ _CANDIDATE_FIELDS = {"model": (lambda v: isinstance(v, str) and bool(v), "a non-
                      "epochs": (lambda v: _integer(v) and v >= 1, "an integer >= 1"),
                      "predicted_accuracy": (_finite, "a finite number"),
                      "expected_seconds": (lambda v: _finite(v) and v >= 0, "a number >= 0")}
+#: optional candidate fields (absent in recommendations saved before early stopping)
+_OPTIONAL_CANDIDATE_FIELDS = {
+    "eval_epochs": (lambda v: isinstance(v, list) and all(_integer(e) and e >= 1 for e in v)
+                    and v == sorted(set(v)), "a list of ascending integers >= 1"),
+    "predicted_epochs": (lambda v: v is None or (_integer(v) and v >= 1), "null or an integer >= 1")}
 _SETTINGS_FIELDS = {"batch_size": (lambda v: _integer(v) and v >= 2, "an integer >= 2"),
                     "lr_schedule": (lambda v: isinstance(v, str), "a schedule name"),
                     "momentum": (lambda v: _finite(v) and 0 <= v < 1, "a number in [0, 1)"),
@@ -450,11 +455,14 @@ def recommendation_from_dict(data: Any, source: str = "the recommendation") -> R
             raise bad(f"{where}{key} is {'missing' if not isinstance(parent, dict) or key not in parent else 'not an object'}")
         return value
 
-    def check(obj: dict, rules: Mapping[str, tuple], where: str) -> None:
+    def check(obj: dict, rules: Mapping[str, tuple], where: str, optional: Mapping[str, tuple] | None = None) -> None:
         for key, (ok, rule) in rules.items():
             if key not in obj:
                 raise bad(f"{where}{key} is missing")
             if not ok(obj[key]):
+                raise bad(f"{where}{key}={obj[key]!r} must be {rule}")
+        for key, (ok, rule) in (optional or {}).items():
+            if key in obj and not ok(obj[key]):
                 raise bad(f"{where}{key}={obj[key]!r} must be {rule}")
 
     if not isinstance(data, dict):
@@ -463,7 +471,7 @@ def recommendation_from_dict(data: Any, source: str = "the recommendation") -> R
         raise bad(f"format/version is {data.get('format')!r} v{data.get('version')!r}, not {REC_FORMAT!r} v{REC_VERSION}")
     check(data, _TOP_FIELDS, "")
     check(section(data, "task", ""), _TASK_FIELDS, "task.")
-    check(section(data, "chosen", ""), _CANDIDATE_FIELDS, "chosen.")
+    check(section(data, "chosen", ""), _CANDIDATE_FIELDS, "chosen.", _OPTIONAL_CANDIDATE_FIELDS)
     check(section(data, "settings", ""), _SETTINGS_FIELDS, "settings.")
     runners = data.get("runners_up")
     if not isinstance(runners, list):
@@ -471,7 +479,7 @@ def recommendation_from_dict(data: Any, source: str = "the recommendation") -> R
     for i, runner in enumerate(runners):
         if not isinstance(runner, dict):
             raise bad(f"runners_up[{i}] is not an object")
-        check(runner, _CANDIDATE_FIELDS, f"runners_up[{i}].")
+        check(runner, _CANDIDATE_FIELDS, f"runners_up[{i}].", _OPTIONAL_CANDIDATE_FIELDS)
     if data["task"]["smallest_class"] * data["task"]["num_classes"] > data["task"]["n_train"]:
         raise bad("task.smallest_class x task.num_classes exceeds task.n_train")
     rec = Recommendation.from_dict(data)

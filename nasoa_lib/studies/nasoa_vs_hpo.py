@@ -13,10 +13,12 @@ to ResNet-101 for 50 epochs), turned into seconds by the generator's time table 
 **Methods under each constraint T.**
 
 * every baseline of the chosen families, fine-tuned live with the default hyper-parameters (Li et
-  al. 2020: one fixed lr, nothing frozen) for the longest ladder run that fits (Fig. 6's curves);
-* the three generator methods of Table 4 recommend and run live once (x1); the two online ones then
-  learn from the run's *validation* accuracy (one stream over the tasks and constraints in order,
-  starting from notebook 06's stored predictors);
+  al. 2020: one fixed lr, nothing frozen) for the longest ladder run that fits, evaluated at each
+  rung and stopped early on validation (Fig. 6's curves);
+* the three generator methods of Table 4 recommend and run live once (x1): the longest run of the
+  chosen regime that fits T, stopped early on validation (:mod:`nasoa_lib.generator.ranking`); the
+  two online ones then learn from the run's *validation* accuracies at its checkpoints (one stream
+  over the tasks and constraints in order, starting from notebook 06's stored predictors);
 * under the ``table_constraints`` of the tasks of ``table_task_seeds`` (default: every task seed),
   the six searches of Table 4 replay the task's table (:mod:`nasoa_lib.hpo.replay`) with
   ``search_seeds`` seeds each, on a clock of ``search_multiple`` x T simulated seconds (each trial
@@ -46,13 +48,13 @@ import pandas as pd
 
 from nasoa_lib import verdict
 from nasoa_lib.errors import BudgetTooSmallError, InvalidSearchSetup, ProfileConfigError, UnknownModelError
-from nasoa_lib.finetune import FinetuneRecord, FinetuneSettings, Regime, finetune_cached
+from nasoa_lib.finetune import FinetuneRecord, FinetuneSettings, Regime, early_stopped, finetune_cached
 from nasoa_lib.generator import (
     FinetuneTimeTable, GeneratorConfig, TaskFeatures, describe, finetune_time_table, recommend,
     task_similarity,
 )
 from nasoa_lib.generator.online import run as run_recommendation
-from nasoa_lib.generator.ranking import regime_costs
+from nasoa_lib.generator.ranking import checkpoint_seconds, regime_costs
 from nasoa_lib.hpo.methods import (
     BY_KEY, METHODS, MODELS_BASELINES, MODELS_FIXED, MODELS_ZOO, SEARCH_BOHB, SEARCH_RANDOM, Method,
 )
@@ -62,7 +64,7 @@ from nasoa_lib.hpo.space import SearchSpace, Trial
 from nasoa_lib.online.predictor import AccuracyPredictor
 from nasoa_lib.paper import PAPER_TABLE4, PAPER_TABLE5
 from nasoa_lib.profiles import Profile, resolve_profile
-from nasoa_lib.run_length import checkpointed
+from nasoa_lib.run_length import checkpoint_steps, checkpointed, epochs_of
 from nasoa_lib.store import ArtifactStore, spec_key
 
 log = logging.getLogger(__name__)
@@ -363,7 +365,7 @@ def _expected_run_seconds(study: Study, case: Case, run: CheckpointedRun) -> flo
     f = case.features
     cost = study.table.cost(run.model, run.frozen_stages)
     whole = float(cost.expected_seconds(run.longest, f.n_train, f.n_evaluated, study.settings.batch_size))
-    return whole + (len(run.iterations) - 1) * f.n_evaluated * cost.eval_seconds_per_image
+    return whole + float(checkpoint_seconds(cost, f, len(run.iterations) - 1))
 
 
 def build_table(study: Study, case: Case, *, progress: bool = True) -> ReplayTable:
@@ -382,15 +384,28 @@ def build_table(study: Study, case: Case, *, progress: bool = True) -> ReplayTab
 # -------------------------------------------------------------------------------------- planning
 
 
-def _family_regime(study: Study, case: Case, model: str, budget: float) -> tuple[Regime, int, float] | None:
+@dataclass(frozen=True)
+class FamilyRun:
+    """A family member's live run under T: the longest ladder run that fits (evaluated at every
+    rung up to it, stopped early on validation like the generators' runs)."""
+
+    regime: Regime
+    epochs: int
+    expected_seconds: float
+    eval_steps: tuple[int, ...]
+
+
+def _family_regime(study: Study, case: Case, model: str, budget: float) -> FamilyRun | None:
     k = study.config.family_frozen_stages
     epochs, iterations, seconds = regime_costs(case.features, model, k, study.table, study.generator.ladder,
-                                               study.settings.batch_size)
+                                               study.settings.batch_size, checkpointed=True)
     fits = np.flatnonzero(seconds <= budget)
     if not fits.size:
         return None
     j = int(fits[-1])
-    return study.regime(study.config.family_lr, int(iterations[j]), k), int(epochs[j]), float(seconds[j])
+    steps = checkpoint_steps([int(e) for e in epochs[: j + 1]], case.features.n_train, study.settings.batch_size)
+    return FamilyRun(study.regime(study.config.family_lr, int(iterations[j]), k), int(epochs[j]), float(seconds[j]),
+                     steps)
 
 
 def plan(study: Study) -> pd.DataFrame:
@@ -417,9 +432,9 @@ def plan(study: Study) -> pd.DataFrame:
                 if regime is None:
                     continue
                 family_n += 1
-                if not study.has_run(case, model, regime[0]):
+                if not study.has_run(case, model, regime.regime, eval_steps=regime.eval_steps):
                     family_new += 1
-                    family_s += regime[2]
+                    family_s += regime.expected_seconds
         for (which, i), space in replay_spaces(study, case).items():
             n_methods = sum(1 for m in _search_methods() if m.models == which)
             n_bohb = sum(1 for m in _search_methods() if m.models == which and m.search == SEARCH_BOHB)
@@ -499,6 +514,12 @@ def _copy(predictor: AccuracyPredictor) -> AccuracyPredictor:
     return type(predictor).from_bytes(predictor.to_bytes())
 
 
+def _epochs(case: Case, step: int | None, study: Study) -> int:
+    """The ladder epochs a checkpoint's step count makes on the case's task (rounded: checkpoints sit
+    on whole rungs)."""
+    return int(round(epochs_of(int(step), case.features.n_train, study.settings.batch_size)))
+
+
 def _validation(record: FinetuneRecord) -> float:
     cps = record.result.checkpoints
     return float(cps[-1].validation_accuracy) if cps and cps[-1].validation_accuracy is not None else float("nan")
@@ -532,13 +553,17 @@ def run(study: Study, *, progress: bool = True) -> Results:
                     found = _family_regime(study, case, model, budget)
                     if found is None:
                         continue
-                    regime, epochs, expected = found
-                    record = study.run(case, model, regime)
-                    families.append({**base, "family": family, "model": model, "epochs": epochs,
-                                     "iterations": regime.iterations, "test_accuracy": record.result.accuracy,
-                                     "validation_accuracy": _validation(record), "wall_seconds": record.charged_seconds})
-                    runs.append({**base, "source": "family", "model": model, "frozen_stages": regime.frozen_stages,
-                                 "epochs": epochs, "iterations": regime.iterations, "expected_seconds": expected,
+                    record = study.run(case, model, found.regime, eval_steps=found.eval_steps)
+                    kept = early_stopped(record.result.checkpoints)
+                    families.append({**base, "family": family, "model": model, "epochs": found.epochs,
+                                     "iterations": found.regime.iterations,
+                                     "stopped_epochs": _epochs(case, kept.step, study),
+                                     "test_accuracy": kept.test_accuracy,
+                                     "validation_accuracy": kept.validation_accuracy,
+                                     "wall_seconds": record.charged_seconds})
+                    runs.append({**base, "source": "family", "model": model,
+                                 "frozen_stages": found.regime.frozen_stages, "epochs": found.epochs,
+                                 "iterations": found.regime.iterations, "expected_seconds": found.expected_seconds,
                                  "wall_seconds": record.charged_seconds})
                 for method in METHODS:
                     if method.is_search:
@@ -556,12 +581,14 @@ def run(study: Study, *, progress: bool = True) -> Results:
                         predictor=streams[method.key] if method.online else None, store=study.store,
                         seed=cfg.live_seed, cached=True, profile=study.profile.name)
                     c = rec.chosen
-                    trial = Trial(c.model, c.lr, c.frozen_stages, c.epochs)
+                    stopped = _epochs(case, outcome.selected_step, study)
+                    trial = Trial(c.model, c.lr, c.frozen_stages, stopped)
                     looked_up = table.mean(trial) if replayed and trial in table else None
                     methods.append({**row, "test_accuracy": outcome.accuracy,
                                     "validation_accuracy": outcome.validation_accuracy,
                                     "spent_seconds": outcome.wall_seconds, "cost_spent": outcome.wall_seconds / budget,
                                     "model": c.model, "lr": c.lr, "frozen_stages": c.frozen_stages, "epochs": c.epochs,
+                                    "stopped_epochs": stopped, "predicted_epochs": c.predicted_epochs,
                                     "iterations": c.iterations, "predicted_accuracy": c.predicted_accuracy,
                                     "expected_seconds": c.expected_seconds, "budget_used": c.expected_seconds / budget,
                                     "at_epoch_cap": c.epochs >= cap, "trials": 1, "grid_size": rec.grid_size,
@@ -570,8 +597,10 @@ def run(study: Study, *, progress: bool = True) -> Results:
                                  "epochs": c.epochs, "iterations": c.iterations, "expected_seconds": c.expected_seconds,
                                  "wall_seconds": outcome.wall_seconds})
                     if looked_up is not None and method.key == "nasoa":
+                        # an early-stopped run outlasts the cell it reports: its seconds are not that cell's
+                        seconds = outcome.wall_seconds if stopped == c.epochs else np.nan
                         spots.append(_spot_row(case, i, trial, table, cfg.live_seed, outcome.accuracy,
-                                               outcome.validation_accuracy, outcome.wall_seconds, "NASOA's pick"))
+                                               outcome.validation_accuracy, seconds, "NASOA's pick"))
                 if replayed:
                     try:
                         best, best_acc = table.oracle(oracle_space(study, case, i))
@@ -752,11 +781,13 @@ def regret(results: Results, config: ComparisonConfig) -> pd.DataFrame:
 
 def budget_use(results: Results) -> pd.DataFrame:
     """Each generator pick's expected wall-clock against T, and whether it sits at the ladder's
-    longest run (the issue's check: >= 50 % of T or at the epoch cap)."""
+    longest run (the issue's check: >= 50 % of T or at the epoch cap); with the rung the predictor
+    rated best and the rung validation stopped at (early-stopped runs)."""
     frame = results.methods[results.methods.source == "live"].copy()
     frame["uses_half_or_cap"] = (frame.budget_used >= 0.5) | frame.at_epoch_cap.astype(bool)
-    return frame[["dataset", "task_seed", "constraint", "time_budget", "method", "model", "epochs", "frozen_stages",
-                  "lr", "expected_seconds", "budget_used", "at_epoch_cap", "uses_half_or_cap"]]
+    extra = [c for c in ("predicted_epochs", "stopped_epochs") if c in frame]
+    return frame[["dataset", "task_seed", "constraint", "time_budget", "method", "model", "epochs", *extra,
+                  "frozen_stages", "lr", "expected_seconds", "budget_used", "at_epoch_cap", "uses_half_or_cap"]]
 
 
 def figure6_frame(results: Results) -> pd.DataFrame:
