@@ -374,3 +374,14 @@ def test_online_generator_learns_from_validation_when_the_task_has_it(tiny, tmp_
     kept = early_stopped(cps)
     assert (outcome.accuracy, outcome.validation_accuracy, outcome.selected_step) == (
         kept.test_accuracy, kept.validation_accuracy, kept.step)
+
+
+def test_the_printed_recommendation_says_where_an_early_stopped_run_is_evaluated():
+    from nasoa_lib.generator.commands import _format
+
+    rec = recommend(VALIDATED, 6.0, ZOO, PeakedPredictor(), _table(), config=CONFIG, settings=SETTINGS)
+    text = _format(rec)
+    assert f"evaluated after epochs {', '.join(map(str, rec.chosen.eval_epochs))}" in text
+    assert f"predicted best after {rec.chosen.predicted_epochs} epochs" in text
+    plain = recommend(TASK, 6.0, ZOO, PeakedPredictor(), _table(), config=CONFIG, settings=SETTINGS)
+    assert "early stopping" not in _format(plain)

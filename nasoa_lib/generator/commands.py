@@ -81,6 +81,9 @@ def _format(recommendation) -> str:
         f"expected time:    {format_seconds(c.expected_seconds)} of the budget {format_seconds(r.time_budget)} "
         f"({100 * used:.0f} %)",
     ]
+    if c.early_stopping:
+        lines.append(f"early stopping:   evaluated after epochs {', '.join(map(str, c.eval_epochs))}; keeps the best "
+                     f"validation checkpoint (predicted best after {c.predicted_epochs} epochs)")
     if r.runners_up:
         lines += ["", f"runners-up (top {len(r.runners_up)}):",
                   f"  {'model':<22} {'lr':>7} {'epochs':>6} {'iters':>6} {'frozen':>6} {'pred.%':>7} {'time':>9}"]
