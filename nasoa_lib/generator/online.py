@@ -25,13 +25,14 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 from nasoa_lib.errors import InvalidRegimeError
 from nasoa_lib.generator.ranking import Recommendation
 
 if TYPE_CHECKING:
     from nasoa_lib.data import Task
+    from nasoa_lib.finetune import Checkpoint
     from nasoa_lib.online.predictor import AccuracyPredictor
     from nasoa_lib.store import ArtifactStore
     from nasoa_lib.train import Pretrained
@@ -111,7 +112,7 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
             wall = time.perf_counter() - start
             accuracy, train, steps, key, network = result.accuracy, result.train_seconds, result.steps, result.key, result.model
             checkpoints = result.checkpoints
-    selected, rows = _selected_and_rows(recommendation, checkpoints, float(accuracy), int(steps))
+    selected, rows = _selected_and_rows(recommendation, checkpoints, float(accuracy))
     validation = selected.validation_accuracy if selected is not None else None
     if selected is not None:
         accuracy = selected.test_accuracy
@@ -146,8 +147,8 @@ def _eval_steps(recommendation: Recommendation, task: Task) -> tuple[int, ...] |
     return checkpoint_steps(chosen.eval_epochs, len(task.y_train), int(recommendation.settings["batch_size"]))
 
 
-def _selected_and_rows(recommendation: Recommendation, checkpoints, accuracy: float,
-                       steps: int) -> tuple[Any, list[tuple[dict[str, Any], float]]]:
+def _selected_and_rows(recommendation: Recommendation, checkpoints: Sequence[Checkpoint],
+                       accuracy: float) -> tuple[Checkpoint | None, list[tuple[dict[str, Any], float]]]:
     """The checkpoint the outcome reports (None: the run's end, no checkpoints) and the predictor
     rows ``(features, target)`` the run yields (module docstring)."""
     from nasoa_lib.finetune import early_stopped
