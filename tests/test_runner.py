@@ -295,3 +295,16 @@ def test_report_is_the_notebooks_import_path_to_the_reporting_package():
         for names in re.findall(r"from nasoa_lib\.report import ([A-Za-z_, ]+)", text):
             used |= {n.strip() for n in names.split(",")}
     assert used and used <= set(report.__all__)
+
+
+def test_source_notebooks_have_cell_ids_and_no_outputs():
+    """Committed notebooks are sources: no outputs, and every cell carries the id nbformat 4.5
+    requires (a cell without one draws a MissingIDFieldWarning on every run, and a future nbformat
+    refuses it)."""
+    folder = Path(__file__).resolve().parent.parent / "notebooks"
+    paths = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    assert paths
+    for path in paths:
+        cells = json.loads(path.read_text())["cells"]
+        assert all(c.get("id") for c in cells), f"{path.name}: cells without an id"
+        assert not any(c.get("outputs") or c.get("execution_count") for c in cells if c["cell_type"] == "code"), path.name
