@@ -118,16 +118,12 @@ def run(recommendation: Recommendation, task: Task, pretrained: Pretrained, *, p
         accuracy = selected.test_accuracy
     loss = None
     if predictor is not None:
-        losses = []
-        for features, learned in rows:
-            if store is not None and predictor_name is not None:
-                from nasoa_lib.online import update_stored_predictor
+        from nasoa_lib.online import update_stored_predictor
 
-                _, one = update_stored_predictor(store, predictor_name, features, learned, predictor=predictor)
-            else:
-                one = predictor.update(features, learned)
-            losses.append(float(one))
-        loss = float(sum(losses) / len(losses))
+        stored = store is not None and predictor_name is not None
+        losses = [float(update_stored_predictor(store, predictor_name, features, learned, predictor=predictor)[1]
+                        if stored else predictor.update(features, learned)) for features, learned in rows]
+        loss = sum(losses) / len(losses)
     outcome = Outcome(recommendation.chosen.model, float(accuracy), recommendation.chosen.predicted_accuracy,
                       float(wall), recommendation.chosen.expected_seconds, recommendation.time_budget, float(train),
                       int(steps), loss, key, None if validation is None else float(validation),

@@ -21,7 +21,7 @@ images: notebook 07's meta-test tasks). A constant-rate run evaluated at every l
 every shorter run of the same (model, lr, frozen stages) as a checkpoint
 (:mod:`nasoa_lib.run_length`), and :func:`nasoa_lib.finetune.early_stopped` keeps the checkpoint
 with the best validation accuracy. So a longer run never loses a shorter one's option, and the
-generator spends its budget: :func:`early_stopping` keeps, per (model, lr, frozen stages), the
+generator spends its budget: :func:`longest_runs` keeps, per (model, lr, frozen stages), the
 longest run that fits T (its seconds count an evaluation at each rung,
 ``regime_costs(..., checkpointed=True)``), scored by the best predicted accuracy over its rungs
 (the checkpoint the predictor expects validation to pick). This answers issue 21's two measured
@@ -67,7 +67,8 @@ class Candidate:
     #: ladder rungs (epochs) at which an early-stopped run is evaluated, its length last; empty:
     #: the run is evaluated once, at its end
     eval_epochs: tuple[int, ...] = ()
-    #: the rung whose predicted accuracy scored an early-stopped candidate (``epochs`` otherwise)
+    #: the rung whose predicted accuracy scored an early-stopped candidate (None for a run that is
+    #: not stopped early: it was scored at ``epochs``)
     predicted_epochs: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -218,7 +219,7 @@ def rank(grid: pd.DataFrame, predictor: AccuracyPredictor) -> pd.DataFrame:
     return ranked.iloc[order].reset_index(drop=True)
 
 
-def early_stopping(ranked: pd.DataFrame) -> pd.DataFrame:
+def longest_runs(ranked: pd.DataFrame) -> pd.DataFrame:
     """:func:`rank`'s rows collapsed to one per (model, lr, frozen stages): the longest run that fits
     (its ``epochs``, ``iterations`` and ``expected_seconds``), scored by the highest predicted
     accuracy over its rungs, which ``predicted_epochs`` names (the earliest of equals); sorted
@@ -226,9 +227,8 @@ def early_stopping(ranked: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
     keys = ["model", "lr", "frozen_stages"]
-    frame = ranked.reset_index(drop=True)
-    best = frame.groupby(keys, sort=False).head(1)  # rank order: within a regime, equal scores -> the shorter run first
-    longest = frame.loc[frame.groupby(keys, sort=False).epochs.idxmax().to_numpy()].set_index(keys)
+    best = ranked.groupby(keys, sort=False).head(1)  # rank order: within a regime, equal scores -> the shorter run first
+    longest = ranked.loc[ranked.groupby(keys, sort=False).epochs.idxmax().to_numpy()].set_index(keys)
     out = longest.reindex(pd.MultiIndex.from_frame(best[keys])).reset_index()
     out["predicted_accuracy"] = best.predicted_accuracy.to_numpy()
     out["predicted_epochs"] = best.epochs.to_numpy()
@@ -240,7 +240,7 @@ def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float
               *, config: GeneratorConfig, settings: FinetuneSettings) -> Recommendation:
     """G(D, T): the grid point with the highest predicted accuracy whose expected wall-clock fits T
     (run lengths in epochs of the task, ``settings.batch_size`` images per step); on a task with
-    validation images, the early-stopped run of :func:`early_stopping` (module docstring).
+    validation images, the early-stopped run of :func:`longest_runs` (module docstring).
 
     Raises :class:`~nasoa_lib.errors.InvalidDataError` for a dataset too small to fine-tune and
     :class:`~nasoa_lib.errors.BudgetTooSmallError` (stating the smallest feasible budget) when no
@@ -261,17 +261,15 @@ def recommend(dataset: TaskFeatures, time_budget: float, zoo: Mapping[str, float
             hint=f"the smallest feasible budget is {format_seconds(least)} ({_epochs(config.ladder[0])} of the "
             "fastest model and frozen-stage setting, with its fixed cost and evaluation)",
         )
+    stopping = stops_early(dataset, config)
     ranked = rank(grid, predictor)
-    if stops_early(dataset, config):
-        ladder = np.asarray(config.ladder)
-        rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
-                          float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs),
-                          tuple(int(e) for e in ladder[ladder <= r.epochs]), int(r.predicted_epochs))
-                for r in early_stopping(ranked).head(1 + config.top_k).itertuples(index=False)]
-    else:
-        rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
-                          float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs))
-                for r in ranked.head(1 + config.top_k).itertuples(index=False)]
+    ranked = longest_runs(ranked) if stopping else ranked
+    ladder = np.asarray(config.ladder)
+    rows = [Candidate(str(r.model), float(r.lr), int(r.frozen_stages), int(r.iterations),
+                      float(r.predicted_accuracy), float(r.expected_seconds), int(r.epochs),
+                      tuple(int(e) for e in ladder[ladder <= r.epochs]) if stopping else (),
+                      int(r.predicted_epochs) if stopping else None)
+            for r in ranked.head(1 + config.top_k).itertuples(index=False)]
     return Recommendation(dataset, float(time_budget), rows[0], tuple(rows[1:]), len(grid),
                           float(zoo[rows[0].model]), asdict(settings))
 
